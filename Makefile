@@ -1,0 +1,38 @@
+# make run  : fresh clone -> .venv, install, migrate SQLite, load the demo study, serve :5000
+# make test : fresh clone -> .venv, install, run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PO := pro_app/translations/zh_CN/LC_MESSAGES/messages.po
+MO := $(PO:.po=.mo)
+
+.PHONY: run test bench messages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(MO): $(PO) $(STAMP)
+	$(BIN)/pybabel compile --statistics -d pro_app/translations -D messages
+
+run: $(STAMP) $(MO)
+	$(BIN)/pro-app db upgrade
+	$(BIN)/pro-app demo
+	$(BIN)/pro-app serve
+
+test: $(STAMP) $(MO)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) $(MO)
+	$(BIN)/python bench/run.py
+
+# Re-extract translatable text after changing templates or code.
+messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -o pro_app/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i pro_app/translations/messages.pot -d pro_app/translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis $(MO)

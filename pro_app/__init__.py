@@ -1,0 +1,53 @@
+"""pro_app: patient-reported outcomes and SMS reminders for a phase II trial."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask, redirect, url_for
+
+from pro_app import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config=None, instance_path=None):
+    """Create and configure the Flask application."""
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config.Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PRO")
+    if test_config is not None:
+        app.config.update(test_config)
+    config.finalise(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    from pro_app import audit, cli, demo, health, i18n, participants, protocol, security, staff, visits
+    from pro_app.db import db
+    from pro_app.extensions import csrf, limiter
+
+    db.init_app(app)
+    protocol.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    staff.init_app(app)
+    participants.init_app(app)
+    visits.init_app(app)
+    audit.init_app(app)
+    app.register_blueprint(health.bp)
+    demo.init_app(app)
+    cli.init_app(app)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("staff.home"))
+
+    return app

@@ -1,0 +1,189 @@
+"""Database engine, session and model base (SQLAlchemy 2.0 style)."""
+
+import enum
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.globals import app_ctx
+from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """An instant stored in UTC; aware datetimes in, aware UTC datetimes out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite has no zone type: keep the naive UTC wall time there.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def value_enum(enum_cls, length=20):
+    """Store a Python enum by its value, as plain text."""
+    return Enum(
+        enum_cls,
+        values_callable=lambda members: [m.value for m in members],
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        validate_strings=True,
+    )
+
+
+class StrEnum(str, enum.Enum):
+    """An enum whose members compare equal to their stored text."""
+
+    def __str__(self):
+        return self.value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def make_engine(url):
+    """Create an engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 15},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Take the write lock up front: a deferred transaction that later writes cannot
+        # wait on the busy timeout and fails instead, so every unit of work is IMMEDIATE.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _scope():
+    return id(app_ctx._get_current_object())
+
+
+class Database:
+    """The app's engine and a session scoped to the current app context."""
+
+    def __init__(self):
+        self.session = scoped_session(self._new_session, scopefunc=_scope)
+
+    def init_app(self, app):
+        engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["pro_db"] = {
+            "engine": engine,
+            "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
+        }
+        app.teardown_appcontext(self._remove)
+        app.cli.add_command(db_cli)
+
+    @staticmethod
+    def _new_session():
+        return current_app.extensions["pro_db"]["sessionmaker"]()
+
+    def _remove(self, _exc=None):
+        self.session.remove()
+
+    @property
+    def engine(self):
+        return current_app.extensions["pro_db"]["engine"]
+
+    def bind_for_tests(self, app, connection):
+        """Run every session of this app inside an outer test transaction."""
+        app.extensions["pro_db"]["sessionmaker"].configure(
+            bind=connection, join_transaction_mode="create_savepoint"
+        )
+
+    def ping(self):
+        """Tell whether the database answers."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+db = Database()
+
+
+def alembic_config(connection):
+    """Return an alembic Config that migrates over an open connection."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine, revision="head"):
+    """Migrate a database to the given revision."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+@click.group("db")
+def db_cli():
+    """Manage the database schema."""
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision):
+    """Migrate the database to the latest schema."""
+    upgrade(db.engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_cli.command("current")
+def current_command():
+    """Print the database's schema revision."""
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as connection:
+        click.echo(MigrationContext.configure(connection).get_current_revision() or "empty")

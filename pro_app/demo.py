@@ -1,0 +1,85 @@
+"""pro-app demo: a small study to explore, with staff logins and families at every stage."""
+
+from datetime import timedelta
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from pro_app.audit.operations import Actor
+from pro_app.clock import to_local, utcnow
+from pro_app.db import Base, db, upgrade
+from pro_app.participants.models import Participant
+from pro_app.participants.operations import enrol
+from pro_app.participants.validation import CaregiverInput, Enrolment
+from pro_app.protocol import current_protocol
+from pro_app.staff.cli import create_staff
+from pro_app.visits.models import VisitStatus
+
+#: The demo's shared password: demo data only, refused unless SMS go to the console.
+DEMO_PASSWORD = "demo-pro-app-2026"
+DEMO_STAFF = [
+    ("nurse@example.org", "nurse", "+8613800138100", True),
+    ("investigator@example.org", "investigator", "+8613800138101", False),
+    ("admin@example.org", "admin", None, False),
+    ("monitor@example.org", "monitor", None, False),
+]
+
+
+def demo_enrolments(today):
+    """Three families at different points of the schedule."""
+    return [
+        # An adult in the every-2-weeks phase.
+        Enrolment("DEMO-A01", today - timedelta(days=66), "Asia/Shanghai", "zh-CN", 24,
+                  "+8613800138001", []),
+        # A teenager in the weekly phase, with a parent.
+        Enrolment("DEMO-T02", today - timedelta(days=10), "Asia/Shanghai", "zh-CN", 15,
+                  "+8613800138002", [CaregiverInput("+8613800138012", "zh-CN", "Mother", "Asia/Shanghai")]),
+        # A young child answered by proxy, about to start; one caregiver abroad.
+        Enrolment("DEMO-C03", today + timedelta(days=5), "Asia/Shanghai", "zh-CN", 5, None, [
+            CaregiverInput("+8613800138013", "zh-CN", "Father", "Asia/Shanghai"),
+            CaregiverInput("+447700900123", "en", "Aunt", "Europe/London"),
+        ]),
+    ]
+
+
+def load_demo(session, protocol, now):
+    """Create the demo staff and families; past visits are marked done."""
+    actor = Actor(label="demo")
+    for email, role, phone, on_call in DEMO_STAFF:
+        create_staff(session, email, role, DEMO_PASSWORD, phone=phone, on_call=on_call,
+                     language="zh-CN", actor=actor, now=now)
+    today = to_local(now, protocol.timezone).date()
+    for enrolment in demo_enrolments(today):
+        participant = enrol(session, enrolment, protocol, actor=actor, now=now)
+        for visit in participant.visits:
+            if visit.starts_at < now - timedelta(hours=12):
+                visit.status = VisitStatus.DONE
+    session.flush()
+
+
+@click.command("demo")
+@click.option("--reset", is_flag=True, help="Drop every table and load the demo afresh.")
+def demo_command(reset):
+    """Load the demo study (console SMS backend only)."""
+    if current_app.config["SMS_BACKEND"] != "console":
+        raise click.ClickException("the demo loads only with PRO_SMS_BACKEND=console")
+    if reset:
+        with db.engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        db.session.remove()
+        upgrade(db.engine)
+    if db.session.scalar(select(Participant.id).where(Participant.study_id.like("DEMO-%")).limit(1)):
+        click.echo("demo study already loaded")
+    else:
+        load_demo(db.session, current_protocol(), utcnow())
+        db.session.commit()
+        click.echo("demo study loaded: DEMO-A01 (adult), DEMO-T02 (teenager + parent), "
+                   "DEMO-C03 (child, by proxy)")
+    click.echo(f"staff login: nurse@example.org / {DEMO_PASSWORD}  "
+               f"(also investigator@, admin@, monitor@example.org)")
+
+
+def init_app(app):
+    app.cli.add_command(demo_command)

@@ -1,0 +1,90 @@
+"""Language choice: zh-CN (the study default) and English."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, request, session
+from babel.dates import format_date, format_datetime
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from pro_app.clock import to_local
+
+from pro_app.extensions import babel
+
+bp = Blueprint("i18n", __name__)
+
+#: Our language tags and the Babel locale each maps to.
+LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+
+
+def select_language():
+    """Return the page language: chosen here, else the staff member's, else the browser's."""
+    chosen = session.get("lang")
+    if chosen in LOCALES:
+        return chosen
+    if getattr(current_user, "is_authenticated", False) and current_user.language in LOCALES:
+        return current_user.language
+    return request.accept_languages.best_match(list(LOCALES), default="zh-CN")
+
+
+def select_locale():
+    return LOCALES[select_language()]
+
+
+def safe_next(target, fallback="/"):
+    """Return a local path to go back to, never another site."""
+    if not target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    return target
+
+
+@bp.get("/lang/<code>")
+def switch(code):
+    """Remember the chosen language for this browser and go back."""
+    if code in LOCALES:
+        session["lang"] = code
+    return redirect(safe_next(request.args.get("next")), code=303)
+
+
+def init_app(app):
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _language():
+        return {"page_lang": select_language(), "label": label, "local_dt": local_dt,
+                "month_name": month_name}
+
+
+
+LABELS = {
+    # participant status
+    "active": _l("active"), "paused": _l("paused"), "withdrawn": _l("withdrawn"),
+    "completed": _l("completed"), "deceased": _l("deceased"),
+    # visit status
+    "scheduled": _l("scheduled"), "confirmed": _l("confirmed"), "done": _l("done"),
+    "missed": _l("missed"), "cancelled": _l("cancelled"),
+    # roles
+    "nurse": _l("nurse"), "investigator": _l("investigator"), "admin": _l("admin"),
+    "monitor": _l("monitor"), "patient": _l("patient"), "caregiver": _l("caregiver"),
+    # age groups
+    "child": _l("child (under 7, by proxy)"), "adolescent": _l("adolescent (7-17)"), "adult": _l("adult"),
+}
+
+
+def label(value):
+    """Return the translated label of a stored enum value."""
+    return LABELS.get(value, value)
+
+
+def local_dt(instant, tz, pattern="yyyy-MM-dd EEE HH:mm"):
+    """Format a UTC instant on a zone's wall clock, in the page language."""
+    return format_datetime(to_local(instant, tz), pattern, locale=select_locale())
+
+
+def month_name(local):
+    """Format a month heading such as 'March 2026' or '2026年3月'."""
+    return format_date(local.date(), "yMMMM", locale=select_locale())

@@ -1,0 +1,175 @@
+"""Initial schema: participants, contacts, visits, staff and the append-only audit log.
+
+Revision ID: 0001
+Revises: 
+Create Date: 2026-11-24
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import pro_app.db
+from sqlalchemy.dialects import postgresql
+
+revision = '0001'
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table('participants',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('study_id', sa.String(length=32), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('age', sa.Integer(), nullable=True),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.Enum('active', 'paused', 'withdrawn', 'completed', 'deceased', name='participantstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_participants')),
+    sa.UniqueConstraint('study_id', name=op.f('uq_participants_study_id'))
+    )
+    with op.batch_alter_table('participants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_participants_status'), ['status'], unique=False)
+
+    op.create_table('staff_users',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('password_hash', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.Enum('nurse', 'investigator', 'admin', 'monitor', name='staffrole', native_enum=False, length=20), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('on_call', sa.Boolean(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_users')),
+    sa.UniqueConstraint('email', name=op.f('uq_staff_users_email'))
+    )
+    op.create_table('audit_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('actor', sa.String(length=160), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=60), nullable=False),
+    sa.Column('entity', sa.String(length=40), nullable=False),
+    sa.Column('entity_id', sa.Integer(), nullable=True),
+    sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('before', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('after', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_audit_events_participant_id_participants'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff_users.id'], name=op.f('fk_audit_events_staff_id_staff_users'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
+    )
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
+        batch_op.create_index('ix_audit_events_participant_at', ['participant_id', 'at'], unique=False)
+
+    op.create_table('contacts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.Enum('patient', 'caregiver', name='contactrole', native_enum=False, length=20), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('receives_visit_reminders', sa.Boolean(), nullable=False),
+    sa.Column('receives_questionnaires', sa.Boolean(), nullable=False),
+    sa.Column('quiet_start', sa.Time(), nullable=False),
+    sa.Column('quiet_end', sa.Time(), nullable=False),
+    sa.Column('consent_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opted_out_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_contacts_participant_id_participants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
+    sa.UniqueConstraint('participant_id', 'phone', name=op.f('uq_contacts_participant_id'))
+    )
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contacts_participant_id'), ['participant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contacts_phone'), ['phone'], unique=False)
+
+    op.create_table('visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('infusion', 'marrow', 'other', name='visitkind', native_enum=False, length=20), nullable=False),
+    sa.Column('protocol_key', sa.String(length=40), nullable=True),
+    sa.Column('label', sa.String(length=80), nullable=True),
+    sa.Column('dose_number', sa.Integer(), nullable=True),
+    sa.Column('starts_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('duration_minutes', sa.Integer(), nullable=False),
+    sa.Column('window_opens_on', sa.Date(), nullable=False),
+    sa.Column('window_closes_on', sa.Date(), nullable=False),
+    sa.Column('status', sa.Enum('scheduled', 'confirmed', 'done', 'missed', 'cancelled', name='visitstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_visits_participant_id_participants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
+    )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.create_index('ix_visits_participant_starts', ['participant_id', 'starts_at'], unique=False)
+        batch_op.create_index('ix_visits_status_starts', ['status', 'starts_at'], unique=False)
+
+    protect_audit_log()
+
+
+
+def downgrade():
+    unprotect_audit_log()
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index('ix_visits_status_starts')
+        batch_op.drop_index('ix_visits_participant_starts')
+
+    op.drop_table('visits')
+    with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contacts_phone'))
+        batch_op.drop_index(batch_op.f('ix_contacts_participant_id'))
+
+    op.drop_table('contacts')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_participant_at')
+        batch_op.drop_index(batch_op.f('ix_audit_events_at'))
+
+    op.drop_table('audit_events')
+    op.drop_table('staff_users')
+    with op.batch_alter_table('participants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_participants_status'))
+
+    op.drop_table('participants')
+
+
+AUDIT_GUARD_PG = """
+CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
+"""
+
+
+def protect_audit_log():
+    """Make the audit log append-only in the database itself, not only in the code."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(AUDIT_GUARD_PG)
+    elif op.get_bind().dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
+                f"BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: {verb} refused'); END"
+            )
+
+
+def unprotect_audit_log():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_update_delete ON audit_events")
+        op.execute("DROP FUNCTION IF EXISTS audit_events_refuse_change()")
+    elif op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")

@@ -1,0 +1,6 @@
+"""Import every model so that the metadata knows all tables."""
+
+from pro_app.audit.models import AuditEvent  # noqa: F401
+from pro_app.participants.models import Contact, Participant  # noqa: F401
+from pro_app.staff.models import StaffUser  # noqa: F401
+from pro_app.visits.models import Visit  # noqa: F401

@@ -1,0 +1,145 @@
+"""pro-app participant ...: enrol from the command line or a CSV file."""
+
+import csv
+from itertools import zip_longest
+
+import click
+from flask_babel import force_locale
+
+from pro_app.audit.operations import Actor
+from pro_app.clock import utcnow
+from pro_app.db import db
+from pro_app.participants.operations import DuplicateStudyId, enrol, study_id_taken
+from pro_app.participants.validation import check_enrolment
+from pro_app.protocol import current_protocol
+
+CSV_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone",
+               "caregiver_phone", "caregiver_lang", "caregiver_name")
+OPTION_NAMES = {"study_id": "STUDY_ID", "start": "--start", "tz": "--tz", "lang": "--lang",
+                "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone"}
+
+
+@click.group("participant")
+def participant_cli():
+    """Enrol participants."""
+
+
+def _option_name(key):
+    if key.startswith("caregivers-"):
+        _, index, name = key.split("-")
+        return f"--caregiver-{name} #{int(index) + 1}"
+    return OPTION_NAMES.get(key, key)
+
+
+@participant_cli.command("add")
+@click.argument("study_id")
+@click.option("--start", required=True, help="Day 1 (first infusion), YYYY-MM-DD.")
+@click.option("--tz", required=True, help="IANA time zone, e.g. Asia/Shanghai.")
+@click.option("--lang", required=True, help="zh-CN or en.")
+@click.option("--age", help="Age in years; none means adult.")
+@click.option("--phone", help="Patient's mobile, E.164 (+8613...).")
+@click.option("--caregiver-phone", multiple=True, help="A caregiver's mobile; repeat per caregiver.")
+@click.option("--caregiver-lang", multiple=True, help="That caregiver's language (default: --lang).")
+@click.option("--caregiver-name", multiple=True, help="That caregiver's name or relation.")
+def add_command(study_id, start, tz, lang, age, phone, caregiver_phone, caregiver_lang, caregiver_name):
+    """Enrol one participant and plan their visits."""
+    if len(caregiver_lang) > len(caregiver_phone) or len(caregiver_name) > len(caregiver_phone):
+        raise click.UsageError("each --caregiver-lang/--caregiver-name needs its --caregiver-phone")
+    caregivers = [
+        {"phone": p, "lang": lg, "name": n}
+        for p, lg, n in zip_longest(caregiver_phone, caregiver_lang, caregiver_name)
+    ]
+    raw = {"study_id": study_id, "start": start, "tz": tz, "lang": lang, "age": age,
+           "phone": phone, "caregivers": caregivers}
+    with force_locale("en"):
+        enrolment, errors = check_enrolment(raw)
+        if errors:
+            key, message = next(iter(errors.items()))
+            raise click.ClickException(f"{_option_name(key)}: {message}")
+    try:
+        participant = enrol(db.session, enrolment, current_protocol(),
+                            actor=Actor.command_line(), now=utcnow())
+    except DuplicateStudyId:
+        raise click.ClickException(f"STUDY_ID: {study_id} is already enrolled") from None
+    db.session.commit()
+    click.echo(f"enrolled {participant.study_id}: {len(participant.visits)} visits, "
+               f"{len(participant.contacts)} contacts")
+
+
+def read_enrolments(path, rows):
+    """Group CSV rows by study ID and check them all; return (enrolments, errors)."""
+    errors = []
+    grouped = {}
+    for line, row in rows:
+        if None in row or any(v is None for v in row.values()):
+            errors.append(f"{path}:{line}: wrong number of columns")
+            continue
+        sid = (row.get("study_id") or "").strip()
+        caregiver = {"phone": row.get("caregiver_phone"), "lang": row.get("caregiver_lang"),
+                     "name": row.get("caregiver_name")}
+        if sid in grouped:
+            first_line, raw, lines = grouped[sid]
+            for col in ("start", "tz", "lang", "age", "phone"):
+                if (row.get(col) or "").strip() and (row[col] or "").strip() != (raw[col] or "").strip():
+                    errors.append(f"{path}:{line}: {col} differs from line {first_line} for {sid}")
+            raw["caregivers"].append(caregiver)
+            lines.append(line)
+        else:
+            raw = {k: row.get(k) for k in ("study_id", "start", "tz", "lang", "age", "phone")}
+            raw["caregivers"] = [caregiver]
+            grouped[sid] = (line, raw, [line])
+    enrolments = []
+    for sid, (line, raw, lines) in grouped.items():
+        enrolment, row_errors = check_enrolment(raw)
+        for key, message in row_errors.items():
+            where = line
+            if key.startswith("caregivers-"):
+                where = lines[int(key.split("-")[1])]
+            errors.append(f"{path}:{where}: {_csv_column(key)}: {message}")
+        if enrolment:
+            enrolments.append((line, enrolment))
+    return enrolments, errors
+
+
+def _csv_column(key):
+    if key.startswith("caregivers-"):
+        return "caregiver_" + key.split("-")[2]
+    return {"caregivers": "caregiver_phone"}.get(key, key)
+
+
+@participant_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_command(file):
+    """Enrol every participant in a CSV file, or none if any row is wrong."""
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            missing = [c for c in ("study_id", "start", "tz", "lang") if c not in header]
+            unknown = [c for c in header if c not in CSV_COLUMNS]
+            if missing or unknown:
+                problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+                    [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+                raise click.ClickException(f"{file}:1: " + "; ".join(problems))
+            rows = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise click.ClickException(f"{file}: not a readable CSV file ({exc})") from None
+    if not rows:
+        raise click.ClickException(f"{file}: no participants in the file")
+    with force_locale("en"):
+        enrolments, errors = read_enrolments(file, rows)
+    for line, enrolment in enrolments:
+        if study_id_taken(db.session, enrolment.study_id):
+            errors.append(f"{file}:{line}: study_id: {enrolment.study_id} is already enrolled")
+    if errors:
+        for error in errors:
+            click.echo(error, err=True)
+        raise click.ClickException(f"{len(errors)} error(s); nothing was imported")
+    now = utcnow()
+    actor = Actor.command_line()
+    for _line, enrolment in enrolments:
+        enrol(db.session, enrolment, current_protocol(), actor=actor, now=now)
+    db.session.commit()
+    click.echo(f"imported {len(enrolments)} participant(s)")

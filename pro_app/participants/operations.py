@@ -1,0 +1,85 @@
+"""Enrolment: a participant, their contacts and their planned visits."""
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from pro_app.audit.operations import record
+from pro_app.participants.models import Contact, ContactRole, Participant
+from pro_app.protocol.planner import plan_schedule
+from pro_app.visits.models import Visit, VisitKind
+
+
+class DuplicateStudyId(ValueError):
+    """The study ID is already enrolled."""
+
+
+def study_id_taken(session, study_id):
+    """Tell whether a study ID is already enrolled (case-insensitively)."""
+    from sqlalchemy import func
+
+    return session.scalar(
+        select(Participant.id).where(func.lower(Participant.study_id) == study_id.lower())
+    ) is not None
+
+
+def enrol(session, enrolment, protocol, *, actor, now):
+    """Store a participant with contacts and the protocol's visits; flush, don't commit."""
+    if study_id_taken(session, enrolment.study_id):
+        raise DuplicateStudyId(enrolment.study_id)
+    participant = Participant(
+        study_id=enrolment.study_id,
+        start_date=enrolment.start,
+        age=enrolment.age,
+        language=enrolment.language,
+        timezone=enrolment.timezone,
+        created_at=now,
+    )
+    if enrolment.phone:
+        participant.contacts.append(Contact(
+            role=ContactRole.PATIENT, phone=enrolment.phone, language=enrolment.language,
+            timezone=enrolment.timezone, consent_at=now, created_at=now,
+        ))
+    for cg in enrolment.caregivers:
+        participant.contacts.append(Contact(
+            role=ContactRole.CAREGIVER, name=cg.name, phone=cg.phone, language=cg.language,
+            timezone=cg.timezone, consent_at=now, created_at=now,
+        ))
+    for planned in plan_schedule(protocol, enrolment.start, enrolment.timezone):
+        participant.visits.append(visit_from_plan(planned, now))
+    session.add(participant)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise DuplicateStudyId(enrolment.study_id) from None
+    record(
+        session, actor=actor, action="participant.enrolled", entity="participant",
+        entity_id=participant.id, participant_id=participant.id, now=now,
+        after={
+            "study_id": participant.study_id,
+            "start_date": participant.start_date.isoformat(),
+            "timezone": participant.timezone,
+            "language": participant.language,
+            "age": participant.age,
+            "contacts": [{"role": c.role.value, "language": c.language} for c in participant.contacts],
+            "visits": len(participant.visits),
+            "protocol": protocol.name,
+        },
+    )
+    session.flush()
+    return participant
+
+
+def visit_from_plan(planned, now):
+    """Build a Visit row from a planned visit."""
+    return Visit(
+        kind=VisitKind(planned.kind),
+        protocol_key=planned.key,
+        dose_number=planned.dose_number,
+        starts_at=planned.starts_at,
+        duration_minutes=planned.duration_minutes,
+        window_opens_on=planned.window_opens_on,
+        window_closes_on=planned.window_closes_on,
+        created_at=now,
+        updated_at=now,
+    )

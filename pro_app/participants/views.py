@@ -1,0 +1,107 @@
+"""Staff pages for participants: list, enrol, participant page with its visit calendar."""
+
+from itertools import groupby
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from pro_app.audit.operations import Actor
+from pro_app.clock import common_zones, utcnow
+from pro_app.db import db
+from pro_app.participants.forms import EnrolForm
+from pro_app.participants.models import Participant, ParticipantStatus
+from pro_app.participants.operations import DuplicateStudyId, enrol
+from pro_app.participants.validation import check_enrolment
+from pro_app.protocol import current_protocol
+from pro_app.staff.auth import staff_required
+from pro_app.staff.models import WRITE_ROLES
+from pro_app.visits.models import OPEN_STATUSES, Visit
+
+bp = Blueprint("participants", __name__, url_prefix="/staff/participants")
+PAGE_SIZE = 50
+
+
+def get_participant_or_404(study_id):
+    participant = db.session.scalar(select(Participant).where(Participant.study_id == study_id))
+    if participant is None:
+        abort(404)
+    return participant
+
+
+@bp.get("/")
+@staff_required()
+def index():
+    now = utcnow()
+    query = (request.args.get("q") or "").strip()[:32]
+    status = request.args.get("status") or ""
+    page = request.args.get("page", 1, type=int) or 1
+    next_visit = (
+        select(Visit.participant_id, func.min(Visit.starts_at).label("next_at"))
+        .where(Visit.status.in_(OPEN_STATUSES), Visit.starts_at >= now)
+        .group_by(Visit.participant_id)
+        .subquery()
+    )
+    stmt = select(Participant, next_visit.c.next_at).outerjoin(
+        next_visit, next_visit.c.participant_id == Participant.id
+    )
+    if query:
+        stmt = stmt.where(Participant.study_id.ilike(f"%{query}%"))
+    if status in {s.value for s in ParticipantStatus}:
+        stmt = stmt.where(Participant.status == ParticipantStatus(status))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = db.session.execute(
+        stmt.order_by(Participant.study_id).limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
+    ).all()
+    return render_template(
+        "participants/index.html", rows=rows, q=query, status=status, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), total=total, statuses=list(ParticipantStatus),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@staff_required(*WRITE_ROLES)
+def new():
+    form = EnrolForm()
+    if form.validate_on_submit():
+        enrolment, errors = check_enrolment(form.raw())
+        if enrolment is not None:
+            try:
+                participant = enrol(db.session, enrolment, current_protocol(),
+                                    actor=Actor.staff(current_user), now=utcnow())
+            except DuplicateStudyId:
+                db.session.rollback()
+                errors = {"study_id": _("%(id)s is already enrolled.", id=enrolment.study_id)}
+            else:
+                db.session.commit()
+                return redirect(url_for(".show", study_id=participant.study_id), code=303)
+        form.show_errors(errors)
+    status = 400 if request.method == "POST" else 200
+    return render_template("participants/new.html", form=form, zones=common_zones()), status
+
+
+@bp.get("/<study_id>")
+@staff_required()
+def show(study_id):
+    participant = get_participant_or_404(study_id)
+    now = utcnow()
+    months = [
+        (month, list(visits))
+        for month, visits in groupby(participant.visits, key=lambda v: v.local_start.strftime("%Y-%m"))
+    ]
+    return render_template("participants/show.html", p=participant, months=months, now=now,
+                           protocol=current_protocol())
+
+
+@bp.get("/<study_id>/audit")
+@staff_required()
+def audit(study_id):
+    from pro_app.audit.models import AuditEvent
+
+    participant = get_participant_or_404(study_id)
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.participant_id == participant.id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(500)
+    ).all()
+    return render_template("audit/list.html", events=events, p=participant)

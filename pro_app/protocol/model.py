@@ -1,0 +1,233 @@
+"""The study protocol: loaded from a YAML file, validated, then immutable."""
+
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+
+import phonenumbers
+
+from pro_app.clock import is_zone
+from pro_app.datafiles import DataFileError, LocatedYaml, schema_errors
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "default.yaml"
+
+_WINDOW = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+_CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
+_MINUTES = {"type": "integer", "minimum": 15, "maximum": 1440}
+
+SCHEMA = {
+    "type": "object",
+    "required": ["version", "study", "site", "infusions", "marrow_aspirates"],
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": 1},
+        "study": {
+            "type": "object",
+            "required": ["name", "timezone"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "minLength": 1}, "timezone": {"type": "string"}},
+        },
+        "site": {
+            "type": "object",
+            "required": ["name", "phone"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "minLength": 1}, "phone": {"type": "string"}},
+        },
+        "infusions": {
+            "type": "object",
+            "required": ["time", "duration_minutes", "phases"],
+            "additionalProperties": False,
+            "properties": {
+                "time": _CLOCK,
+                "duration_minutes": {
+                    "type": "object",
+                    "required": ["first", "second", "later"],
+                    "additionalProperties": False,
+                    "properties": {"first": _MINUTES, "second": _MINUTES, "later": _MINUTES},
+                },
+                "phases": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "from_week", "to_week", "every_weeks", "window_days"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "from_week": {"type": "integer", "minimum": 1, "maximum": 520},
+                            "to_week": {"type": "integer", "minimum": 1, "maximum": 520},
+                            "every_weeks": {"type": "integer", "minimum": 1, "maximum": 52},
+                            "window_days": _WINDOW,
+                        },
+                    },
+                },
+            },
+        },
+        "marrow_aspirates": {
+            "type": "object",
+            "required": ["time", "duration_minutes", "visits"],
+            "additionalProperties": False,
+            "properties": {
+                "time": _CLOCK,
+                "duration_minutes": _MINUTES,
+                "visits": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["key", "window_days"],
+                        "additionalProperties": False,
+                        "oneOf": [{"required": ["day"]}, {"required": ["week"]}],
+                        "properties": {
+                            "key": {"type": "string", "pattern": r"^[a-z0-9-]{1,24}$"},
+                            "day": {"type": "integer", "minimum": -365, "maximum": 3650, "not": {"const": 0}},
+                            "week": {"type": "integer", "minimum": 1, "maximum": 520},
+                            "window_days": _WINDOW,
+                        },
+                    },
+                },
+                "repeat": {
+                    "type": "object",
+                    "required": ["every_weeks", "until_week", "window_days"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "every_weeks": {"type": "integer", "minimum": 1, "maximum": 52},
+                        "until_week": {"type": "integer", "minimum": 1, "maximum": 520},
+                        "window_days": _WINDOW,
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class ProtocolError(DataFileError):
+    """A protocol file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class InfusionPhase:
+    name: str
+    from_week: int
+    to_week: int
+    every_weeks: int
+    window_before: int
+    window_after: int
+
+
+@dataclass(frozen=True)
+class MarrowVisit:
+    key: str
+    day: int
+    window_before: int
+    window_after: int
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything the planner needs, checked and typed."""
+
+    name: str
+    timezone: str
+    site_name: str
+    site_phone: str
+    infusion_time: time
+    first_infusion_minutes: int
+    second_infusion_minutes: int
+    later_infusion_minutes: int
+    phases: tuple[InfusionPhase, ...]
+    marrow_time: time
+    marrow_minutes: int
+    marrow_visits: tuple[MarrowVisit, ...]
+    source: str = ""
+
+
+def week_to_day(week):
+    """Return the study day on which a study week starts."""
+    return 7 * (week - 1) + 1
+
+
+def _clock(text):
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def load_protocol(path=None):
+    """Load and validate a protocol file, raising ProtocolError naming file, line and reason."""
+    try:
+        return _build(LocatedYaml(path or DEFAULT_FILE))
+    except DataFileError as exc:
+        raise ProtocolError(exc.path, exc.line, exc.where, exc.reason) from None
+
+
+def _build(doc):
+    for error in schema_errors(doc, SCHEMA):
+        raise error
+    data = doc.data
+    if not is_zone(data["study"]["timezone"]):
+        raise doc.error(["study", "timezone"], f"unknown time zone {data['study']['timezone']!r}")
+    try:
+        phone = phonenumbers.parse(data["site"]["phone"], None)
+        valid = phonenumbers.is_valid_number(phone)
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise doc.error(["site", "phone"], "not a valid international phone number (+country code)")
+
+    phases = []
+    previous_end = 0
+    for i, raw in enumerate(data["infusions"]["phases"]):
+        if raw["to_week"] < raw["from_week"]:
+            raise doc.error(["infusions", "phases", i, "to_week"], "ends before it starts")
+        if raw["from_week"] <= previous_end:
+            raise doc.error(["infusions", "phases", i, "from_week"], "overlaps the phase before it")
+        before, after = raw["window_days"]
+        if before + after >= 7 * raw["every_weeks"]:
+            raise doc.error(
+                ["infusions", "phases", i, "window_days"],
+                "windows of consecutive doses would overlap",
+            )
+        previous_end = raw["to_week"]
+        phases.append(InfusionPhase(raw["name"], raw["from_week"], raw["to_week"],
+                                    raw["every_weeks"], before, after))
+
+    marrow = []
+    for i, raw in enumerate(data["marrow_aspirates"]["visits"]):
+        day = raw["day"] if "day" in raw else week_to_day(raw["week"])
+        marrow.append(MarrowVisit(raw["key"], day, *raw["window_days"]))
+    repeat = data["marrow_aspirates"].get("repeat")
+    if repeat:
+        if not marrow:
+            raise doc.error(["marrow_aspirates", "repeat"], "repeats need at least one visit before them")
+        day = marrow[-1].day + 7 * repeat["every_weeks"]
+        while day <= week_to_day(repeat["until_week"]):
+            week = (day - 1) // 7 + 1
+            marrow.append(MarrowVisit(f"week-{week}", day, *repeat["window_days"]))
+            day += 7 * repeat["every_weeks"]
+    keys = set()
+    for i, visit in enumerate(marrow):
+        where = ["marrow_aspirates", "visits", min(i, len(data["marrow_aspirates"]["visits"]) - 1)]
+        if visit.key in keys:
+            raise doc.error(where, f"marrow aspirate {visit.key!r} appears twice")
+        keys.add(visit.key)
+        if i and visit.day <= marrow[i - 1].day:
+            raise doc.error(where, f"marrow aspirate {visit.key!r} is not after the one before it")
+        if i and visit.day - visit.window_before <= marrow[i - 1].day + marrow[i - 1].window_after:
+            raise doc.error(where, f"window of marrow aspirate {visit.key!r} overlaps the one before it")
+
+    infusions = data["infusions"]
+    return Protocol(
+        name=data["study"]["name"],
+        timezone=data["study"]["timezone"],
+        site_name=data["site"]["name"],
+        site_phone=phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164),
+        infusion_time=_clock(infusions["time"]),
+        first_infusion_minutes=infusions["duration_minutes"]["first"],
+        second_infusion_minutes=infusions["duration_minutes"]["second"],
+        later_infusion_minutes=infusions["duration_minutes"]["later"],
+        phases=tuple(phases),
+        marrow_time=_clock(data["marrow_aspirates"]["time"]),
+        marrow_minutes=data["marrow_aspirates"]["duration_minutes"],
+        marrow_visits=tuple(marrow),
+        source=doc.path,
+    )

@@ -1,0 +1,17 @@
+"""Staff accounts, login and roles."""
+
+from pro_app.extensions import login_manager
+
+
+def init_app(app):
+    from flask_babel import lazy_gettext as _l
+
+    from pro_app.staff import auth, cli, views
+
+    login_manager.init_app(app)
+    login_manager.login_view = "staff.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(auth.load_user)
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.staff_cli)

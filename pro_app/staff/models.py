@@ -1,0 +1,45 @@
+"""Staff accounts and roles."""
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pro_app.db import Base, StrEnum, value_enum
+
+
+class StaffRole(StrEnum):
+    NURSE = "nurse"
+    INVESTIGATOR = "investigator"
+    ADMIN = "admin"
+    MONITOR = "monitor"
+
+
+#: Roles that may change study data; monitors only read.
+WRITE_ROLES = (StaffRole.NURSE, StaffRole.INVESTIGATOR, StaffRole.ADMIN)
+
+
+class StaffUser(UserMixin, Base):
+    """A study nurse, investigator, administrator or monitor."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(value_enum(StaffRole))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    on_call: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+    @property
+    def is_active(self):
+        return self.active
+
+    @property
+    def can_write(self):
+        return self.role in WRITE_ROLES

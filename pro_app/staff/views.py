@@ -1,0 +1,53 @@
+"""Staff login and logout."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from pro_app.clock import utcnow
+from pro_app.db import db
+from pro_app.extensions import limiter
+from pro_app.i18n import safe_next
+from pro_app.staff.auth import authenticate
+from pro_app.staff.forms import LoginForm
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.get("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login"))
+    return redirect(url_for("participants.index"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(db.session, form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append(_("Email or password is not right."))
+        else:
+            lang = session.get("lang")
+            session.clear()  # a fresh session on login: no fixation
+            if lang:
+                session["lang"] = lang
+            user.last_login_at = utcnow()
+            db.session.commit()
+            login_user(user)
+            return redirect(safe_next(request.args.get("next"), url_for("staff.home")), code=303)
+    return render_template("staff/login.html", form=form), 200 if not form.errors else 400
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."))
+    return redirect(url_for("staff.login"), code=303)

@@ -1,0 +1,38 @@
+"""Forms for changing visits."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+REASON = [DataRequired(message=_l("Give a reason for the change.")), Length(max=500)]
+
+
+class MoveForm(FlaskForm):
+    new_date = DateField(_l("New date"), validators=[DataRequired(message=_l("Enter a date."))])
+    new_time = TimeField(_l("New time"), validators=[DataRequired(message=_l("Enter a time."))])
+    shift_later = BooleanField(_l("Shift later visits of this kind by the same number of days (e.g. a delayed dose)"))
+    shift_other_kinds = BooleanField(_l("Also shift later visits of other kinds (marrow aspirates)"))
+    reason = TextAreaField(_l("Reason"), validators=REASON)
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("New status"), choices=[
+        ("confirmed", _l("Confirmed")), ("done", _l("Done")), ("missed", _l("Missed")),
+        ("cancelled", _l("Cancelled")), ("scheduled", _l("Scheduled (reinstate)")),
+    ])
+    reason = TextAreaField(_l("Reason"), validators=REASON)
+
+
+class AddVisitForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=[
+        ("infusion", _l("Infusion")), ("marrow", _l("Marrow aspirate")), ("other", _l("Other visit")),
+    ])
+    label = StringField(_l("Label (optional)"), validators=[Optional(), Length(max=80)])
+    on = DateField(_l("Date"), validators=[DataRequired(message=_l("Enter a date."))])
+    at = TimeField(_l("Time"), validators=[DataRequired(message=_l("Enter a time."))])
+    duration_minutes = IntegerField(_l("Duration (minutes)"), default=60,
+                                    validators=[DataRequired(), NumberRange(min=15, max=1440)])
+    window_days = IntegerField(_l("Window (± days)"), default=0,
+                               validators=[Optional(), NumberRange(min=0, max=30)])
+    reason = TextAreaField(_l("Reason"), validators=REASON)

@@ -1,0 +1,134 @@
+"""Shared fixtures: an app per test on SQLite and, when configured, PostgreSQL."""
+
+import os
+import re
+import sqlite3
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import create_engine
+
+from pro_app import create_app
+from pro_app.audit.operations import Actor
+from pro_app.db import db, make_engine, upgrade
+from pro_app.participants.operations import enrol
+from pro_app.participants.validation import check_enrolment
+from pro_app.protocol import current_protocol
+from pro_app.staff.cli import create_staff
+
+PG_URL = os.environ.get("PRO_TEST_DATABASE_URL")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite file migrated once; each test gets an in-memory copy of it."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine():
+    """The PostgreSQL test database, emptied and migrated once per run."""
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def _push_request_context():
+    """Replace pytest-flask's context so every request gets its own app context, as in production."""
+
+
+def _config(url):
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "PUBLIC_URL": "http://localhost",
+    }
+
+
+@pytest.fixture(params=DATABASES)
+def app(request, tmp_path, sqlite_template):
+    """A fresh app with a migrated, empty database that nothing else sees."""
+    if request.param == "sqlite":
+        app = create_app(_config("sqlite://"), instance_path=str(tmp_path))
+        raw = app.extensions["pro_db"]["engine"].raw_connection()
+        with sqlite3.connect(sqlite_template) as source:
+            source.backup(raw.driver_connection)
+        raw.close()
+        yield app
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        connection = engine.connect()
+        outer = connection.begin()
+        app = create_app(_config(PG_URL), instance_path=str(tmp_path))
+        db.bind_for_tests(app, connection)
+        yield app
+        outer.rollback()
+        connection.close()
+    app.extensions["pro_db"]["engine"].dispose()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_staff(app):
+    """Create staff accounts: make_staff('nurse') -> the account's email."""
+    def make(role="nurse", email=None, **kwargs):
+        email = email or f"{role}@example.org"
+        with app.app_context():
+            create_staff(db.session, email, role, PASSWORD, actor=Actor(label="test"), now=NOW, **kwargs)
+            db.session.commit()
+        return email
+    return make
+
+
+@pytest.fixture
+def login(client, make_staff):
+    """Log the test client in with a new account of the given role."""
+    def do(role="nurse", lang="en"):
+        email = make_staff(role)
+        client.get(f"/lang/{lang}")
+        response = client.post("/staff/login", data={"email": email, "password": PASSWORD})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return email
+    return do
+
+
+@pytest.fixture
+def make_participant(app):
+    """Enrol a participant: make_participant('P-001', start=date(...), tz=...) -> study ID."""
+    def make(study_id="P-001", start=date(2026, 3, 2), tz="Asia/Shanghai", lang="zh-CN",
+             age="", phone="+8613800138001", caregivers=()):
+        raw = {"study_id": study_id, "start": start.isoformat(), "tz": tz, "lang": lang,
+               "age": age, "phone": phone, "caregivers": list(caregivers)}
+        with app.test_request_context():
+            enrolment, errors = check_enrolment(raw)
+            assert not errors, errors
+            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=NOW)
+            db.session.commit()
+        return study_id
+    return make
+
+
+def csrf_token(html):
+    """Pull the CSRF token out of a rendered form."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', html)
+    assert match, "no csrf token on the page"
+    return match.group(1) or match.group(2)
