@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PO := pro_app/translations/zh_CN/LC_MESSAGES/messages.po
+PO := pro_app/translations/zh_Hans_CN/LC_MESSAGES/messages.po
 MO := $(PO:.po=.mo)
 
 .PHONY: run test bench messages clean

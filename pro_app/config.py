@@ -40,8 +40,9 @@ def finalise(app):
     secure = str(app.config["PUBLIC_URL"]).startswith("https://")
     # Browsers drop Secure cookies on plain http, so the flag follows the public URL:
     # every real deployment is https and gets it; the loopback demo still works.
-    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
-    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    if secure:
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config["PREFERRED_URL_SCHEME"] = "https" if secure else "http"
 
 

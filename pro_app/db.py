@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 from flask import current_app
 from flask.globals import app_ctx
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
@@ -167,7 +168,7 @@ def upgrade(engine, revision="head"):
         command.upgrade(alembic_config(connection), revision)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_cli():
     """Manage the database schema."""
 

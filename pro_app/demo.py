@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import click
+from flask.cli import with_appcontext
 from flask import current_app
 from sqlalchemy import select
 
@@ -38,7 +39,7 @@ def demo_enrolments(today):
         # A young child answered by proxy, about to start; one caregiver abroad.
         Enrolment("DEMO-C03", today + timedelta(days=5), "Asia/Shanghai", "zh-CN", 5, None, [
             CaregiverInput("+8613800138013", "zh-CN", "Father", "Asia/Shanghai"),
-            CaregiverInput("+447700900123", "en", "Aunt", "Europe/London"),
+            CaregiverInput("+447911123456", "en", "Aunt", "Europe/London"),
         ]),
     ]
 
@@ -59,6 +60,7 @@ def load_demo(session, protocol, now):
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--reset", is_flag=True, help="Drop every table and load the demo afresh.")
 def demo_command(reset):
     """Load the demo study (console SMS backend only)."""

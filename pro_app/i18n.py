@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, request, session
-from babel.dates import format_date, format_datetime
+from babel.dates import format_datetime, format_skeleton
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -87,4 +87,4 @@ def local_dt(instant, tz, pattern="yyyy-MM-dd EEE HH:mm"):
 
 def month_name(local):
     """Format a month heading such as 'March 2026' or '2026年3月'."""
-    return format_date(local.date(), "yMMMM", locale=select_locale())
+    return format_skeleton("yMMMM", local.date(), locale=select_locale())

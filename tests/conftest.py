@@ -60,11 +60,17 @@ def _config(url):
     }
 
 
+@pytest.fixture
+def app_config():
+    """Extra settings for the app; override with parametrize or a fixture of this name."""
+    return {}
+
+
 @pytest.fixture(params=DATABASES)
-def app(request, tmp_path, sqlite_template):
+def app(request, tmp_path, sqlite_template, app_config):
     """A fresh app with a migrated, empty database that nothing else sees."""
     if request.param == "sqlite":
-        app = create_app(_config("sqlite://"), instance_path=str(tmp_path))
+        app = create_app({**_config("sqlite://"), **app_config}, instance_path=str(tmp_path))
         raw = app.extensions["pro_db"]["engine"].raw_connection()
         with sqlite3.connect(sqlite_template) as source:
             source.backup(raw.driver_connection)
@@ -74,7 +80,7 @@ def app(request, tmp_path, sqlite_template):
         engine = request.getfixturevalue("pg_engine")
         connection = engine.connect()
         outer = connection.begin()
-        app = create_app(_config(PG_URL), instance_path=str(tmp_path))
+        app = create_app({**_config(PG_URL), **app_config}, instance_path=str(tmp_path))
         db.bind_for_tests(app, connection)
         yield app
         outer.rollback()

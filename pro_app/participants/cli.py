@@ -1,9 +1,8 @@
 """pro-app participant ...: enrol from the command line or a CSV file."""
 
 import csv
-from itertools import zip_longest
-
 import click
+from flask.cli import AppGroup
 from flask_babel import force_locale
 
 from pro_app.audit.operations import Actor
@@ -19,9 +18,50 @@ OPTION_NAMES = {"study_id": "STUDY_ID", "start": "--start", "tz": "--tz", "lang"
                 "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone"}
 
 
-@click.group("participant")
+@click.group("participant", cls=AppGroup)
 def participant_cli():
     """Enrol participants."""
+
+
+CAREGIVER_OPTIONS = {"--caregiver-phone": "phone", "--caregiver-lang": "lang", "--caregiver-name": "name"}
+
+
+def split_caregivers(args):
+    """Take the caregiver options out of argv, one group per caregiver, in typed order.
+
+    A group ends when an option it already has comes again, so
+    `--caregiver-phone A --caregiver-lang en --caregiver-phone B` gives A (en) and B.
+    """
+    groups, current, rest = [], {}, []
+    items = iter(args)
+    for arg in items:
+        name, eq, value = arg.partition("=")
+        if name not in CAREGIVER_OPTIONS:
+            rest.append(arg)
+            continue
+        if not eq:
+            value = next(items, None)
+            if value is None:
+                raise click.UsageError(f"{name} needs a value")
+        key = CAREGIVER_OPTIONS[name]
+        if key in current:
+            groups.append(current)
+            current = {}
+        current[key] = value
+    if current:
+        groups.append(current)
+    for group in groups:
+        if "phone" not in group:
+            raise click.UsageError("each --caregiver-lang/--caregiver-name needs its --caregiver-phone")
+    return groups, rest
+
+
+class EnrolCommand(click.Command):
+    """A command whose repeated caregiver options are grouped per caregiver."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta["caregivers"], args = split_caregivers(args)
+        return super().parse_args(ctx, args)
 
 
 def _option_name(key):
@@ -31,7 +71,7 @@ def _option_name(key):
     return OPTION_NAMES.get(key, key)
 
 
-@participant_cli.command("add")
+@participant_cli.command("add", cls=EnrolCommand)
 @click.argument("study_id")
 @click.option("--start", required=True, help="Day 1 (first infusion), YYYY-MM-DD.")
 @click.option("--tz", required=True, help="IANA time zone, e.g. Asia/Shanghai.")
@@ -41,14 +81,9 @@ def _option_name(key):
 @click.option("--caregiver-phone", multiple=True, help="A caregiver's mobile; repeat per caregiver.")
 @click.option("--caregiver-lang", multiple=True, help="That caregiver's language (default: --lang).")
 @click.option("--caregiver-name", multiple=True, help="That caregiver's name or relation.")
-def add_command(study_id, start, tz, lang, age, phone, caregiver_phone, caregiver_lang, caregiver_name):
+def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
     """Enrol one participant and plan their visits."""
-    if len(caregiver_lang) > len(caregiver_phone) or len(caregiver_name) > len(caregiver_phone):
-        raise click.UsageError("each --caregiver-lang/--caregiver-name needs its --caregiver-phone")
-    caregivers = [
-        {"phone": p, "lang": lg, "name": n}
-        for p, lg, n in zip_longest(caregiver_phone, caregiver_lang, caregiver_name)
-    ]
+    caregivers = click.get_current_context().meta["caregivers"]
     raw = {"study_id": study_id, "start": start, "tz": tz, "lang": lang, "age": age,
            "phone": phone, "caregivers": caregivers}
     with force_locale("en"):

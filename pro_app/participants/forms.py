@@ -2,9 +2,9 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, SelectField, StringField
+from wtforms import SelectChoice, FieldList, Form, FormField, SelectField, StringField
 
-LANGUAGE_CHOICES = [("zh-CN", "中文 (zh-CN)"), ("en", "English (en)")]
+LANGUAGE_CHOICES = [SelectChoice("zh-CN", "中文 (zh-CN)"), SelectChoice("en", "English (en)")]
 
 
 class CaregiverForm(Form):

@@ -1,6 +1,7 @@
 """pro-app staff ...: manage staff accounts."""
 
 import click
+from flask.cli import AppGroup
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
@@ -12,7 +13,7 @@ from pro_app.staff.auth import MIN_PASSWORD_LENGTH, hash_password
 from pro_app.staff.models import StaffRole, StaffUser
 
 
-@click.group("staff")
+@click.group("staff", cls=AppGroup)
 def staff_cli():
     """Manage staff accounts."""
 
