@@ -43,7 +43,7 @@ def run_on(url, samples):
             with app.test_request_context():
                 enrolment, errors = check_enrolment(raw)
                 assert not errors, errors
-                enrol(db.session, enrolment, protocol, actor=actor, now=utcnow())
+                enrol(db.session, enrolment, protocol, actor=actor, now=utcnow(), public_url="http://localhost")
                 db.session.commit()
             timings.append((time.perf_counter() - started) * 1000)
     app.extensions["pro_db"]["engine"].dispose()

@@ -28,7 +28,9 @@ def create_app(test_config=None, instance_path=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from pro_app import audit, cli, demo, health, i18n, participants, protocol, security, staff, visits
+    from pro_app import (
+        audit, cli, demo, health, i18n, participants, protocol, reminders, scheduler, security, sms, staff, visits,
+    )
     from pro_app.db import db
     from pro_app.extensions import csrf, limiter
 
@@ -42,6 +44,9 @@ def create_app(test_config=None, instance_path=None):
     participants.init_app(app)
     visits.init_app(app)
     audit.init_app(app)
+    reminders.init_app(app)
+    sms.init_app(app)
+    scheduler.init_app(app)
     app.register_blueprint(health.bp)
     demo.init_app(app)
     cli.init_app(app)

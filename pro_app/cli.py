@@ -18,11 +18,21 @@ main = FlaskGroup(create_app=_create_app, help="pro_app: PRO questionnaires and 
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve_command(host, port):
-    """Serve the app for development (one process)."""
+    """Serve the app for development, with the scheduler in the same process."""
+    from apscheduler.schedulers.background import BackgroundScheduler
     from flask import current_app
+    from werkzeug.serving import run_simple
 
-    click.echo(f"serving on http://{host}:{port}  (Ctrl-C to stop)")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    from pro_app.scheduler import make_scheduler
+
+    app = current_app._get_current_object()
+    scheduler = make_scheduler(app, BackgroundScheduler)
+    scheduler.start()
+    click.echo(f"serving on http://{host}:{port} with the scheduler  (Ctrl-C to stop)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 def init_app(app):

@@ -12,6 +12,10 @@ class Defaults:
     PUBLIC_URL = "http://127.0.0.1:5000"
     SMS_BACKEND = "console"
     SMS_RATE = 0
+    SMS_BATCH = 50
+    SMS_CLAIM_LEASE_SECONDS = 120
+    TWILIO_TIMEOUT = 10
+    SCHEDULER_INTERVAL_SECONDS = 3
     TIMEZONE = "Asia/Shanghai"
     PROTOCOL_FILE = None
     RATELIMIT_STORAGE_URI = "memory://"

@@ -70,6 +70,19 @@ LABELS = {
     # roles
     "nurse": _l("nurse"), "investigator": _l("investigator"), "admin": _l("admin"),
     "monitor": _l("monitor"), "patient": _l("patient"), "caregiver": _l("caregiver"),
+    # texts
+    "pending": _l("pending"), "sending": _l("sending"), "sent": _l("sent"), "delivered": _l("delivered"),
+    "undelivered": _l("undelivered"), "failed": _l("failed"), "suppressed": _l("suppressed"),
+    "unknown": _l("outcome unknown"), "welcome": _l("welcome"), "visit_reminder": _l("visit reminder"),
+    "reply_help": _l("help reply"), "reply_opt_in": _l("opt-in reply"), "reply_confirmed": _l("confirmation reply"),
+    "reply_reschedule": _l("reschedule reply"), "stale": _l("stale: no longer useful"),
+    "opted out": _l("number opted out"), "number unreachable": _l("number unreachable"),
+    "participant not active": _l("participant not active"), "quiet hours": _l("waiting for the end of quiet hours"),
+    "visit changed": _l("visit changed"), "retrying": _l("retrying"), "outcome unknown": _l("outcome unknown"),
+    "interrupted while sending": _l("interrupted while sending"), "refused by the gateway": _l("refused by the gateway"),
+    # replies
+    "opt_out": _l("stop (opt out)"), "opt_in": _l("start (opt in)"), "help": _l("help"),
+    "confirm": _l("confirm visit"), "reschedule": _l("asks for another date"), "other": _l("other"),
     # age groups
     "child": _l("child (under 7, by proxy)"), "adolescent": _l("adolescent (7-17)"), "adult": _l("adult"),
 }

@@ -127,7 +127,8 @@ def make_participant(app):
         with app.test_request_context():
             enrolment, errors = check_enrolment(raw)
             assert not errors, errors
-            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=NOW)
+            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=NOW,
+                  public_url=app.config["PUBLIC_URL"])
             db.session.commit()
         return study_id
     return make

@@ -2,6 +2,7 @@
 
 import csv
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
@@ -92,8 +93,8 @@ def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
             key, message = next(iter(errors.items()))
             raise click.ClickException(f"{_option_name(key)}: {message}")
     try:
-        participant = enrol(db.session, enrolment, current_protocol(),
-                            actor=Actor.command_line(), now=utcnow())
+        participant = enrol(db.session, enrolment, current_protocol(), actor=Actor.command_line(),
+                            now=utcnow(), public_url=current_app.config["PUBLIC_URL"])
     except DuplicateStudyId:
         raise click.ClickException(f"STUDY_ID: {study_id} is already enrolled") from None
     db.session.commit()
@@ -175,6 +176,7 @@ def import_command(file):
     now = utcnow()
     actor = Actor.command_line()
     for _line, enrolment in enrolments:
-        enrol(db.session, enrolment, current_protocol(), actor=actor, now=now)
+        enrol(db.session, enrolment, current_protocol(), actor=actor, now=now,
+              public_url=current_app.config["PUBLIC_URL"])
     db.session.commit()
     click.echo(f"imported {len(enrolments)} participant(s)")

@@ -82,7 +82,7 @@ class Contact(Base):
     quiet_start: Mapped[time] = mapped_column(default=time(21, 0))
     quiet_end: Mapped[time] = mapped_column(default=time(8, 0))
     consent_at: Mapped[datetime | None]
-    opted_out_at: Mapped[datetime | None]
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
 
     participant: Mapped[Participant] = relationship(back_populates="contacts")

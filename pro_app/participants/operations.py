@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from pro_app.audit.operations import record
 from pro_app.participants.models import Contact, ContactRole, Participant
 from pro_app.protocol.planner import plan_schedule
+from pro_app.reminders.operations import plan_participant
 from pro_app.visits.models import Visit, VisitKind
 
 
@@ -22,8 +23,8 @@ def study_id_taken(session, study_id):
     ) is not None
 
 
-def enrol(session, enrolment, protocol, *, actor, now):
-    """Store a participant with contacts and the protocol's visits; flush, don't commit."""
+def enrol(session, enrolment, protocol, *, actor, now, public_url):
+    """Store a participant with contacts, the protocol's visits and their texts; flush only."""
     if study_id_taken(session, enrolment.study_id):
         raise DuplicateStudyId(enrolment.study_id)
     participant = Participant(
@@ -38,11 +39,13 @@ def enrol(session, enrolment, protocol, *, actor, now):
         participant.contacts.append(Contact(
             role=ContactRole.PATIENT, phone=enrolment.phone, language=enrolment.language,
             timezone=enrolment.timezone, consent_at=now, created_at=now,
+            quiet_start=protocol.quiet_start, quiet_end=protocol.quiet_end,
         ))
     for cg in enrolment.caregivers:
         participant.contacts.append(Contact(
             role=ContactRole.CAREGIVER, name=cg.name, phone=cg.phone, language=cg.language,
             timezone=cg.timezone, consent_at=now, created_at=now,
+            quiet_start=protocol.quiet_start, quiet_end=protocol.quiet_end,
         ))
     for planned in plan_schedule(protocol, enrolment.start, enrolment.timezone):
         participant.visits.append(visit_from_plan(planned, now))
@@ -66,7 +69,7 @@ def enrol(session, enrolment, protocol, *, actor, now):
             "protocol": protocol.name,
         },
     )
-    session.flush()
+    plan_participant(session, participant, protocol, public_url=public_url, now=now)
     return participant
 
 

@@ -2,7 +2,7 @@
 
 from itertools import groupby
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -69,7 +69,8 @@ def new():
         if enrolment is not None:
             try:
                 participant = enrol(db.session, enrolment, current_protocol(),
-                                    actor=Actor.staff(current_user), now=utcnow())
+                                    actor=Actor.staff(current_user), now=utcnow(),
+                                    public_url=current_app.config["PUBLIC_URL"])
             except DuplicateStudyId:
                 db.session.rollback()
                 errors = {"study_id": _("%(id)s is already enrolled.", id=enrolment.study_id)}
@@ -90,8 +91,10 @@ def show(study_id):
         (month, list(visits))
         for month, visits in groupby(participant.visits, key=lambda v: v.local_start.strftime("%Y-%m"))
     ]
+    from pro_app.sms.views import phone_statuses
+
     return render_template("participants/show.html", p=participant, months=months, now=now,
-                           protocol=current_protocol())
+                           statuses=phone_statuses([c.phone for c in participant.contacts]))
 
 
 @bp.get("/<study_id>/audit")

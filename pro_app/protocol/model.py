@@ -17,7 +17,7 @@ _MINUTES = {"type": "integer", "minimum": 15, "maximum": 1440}
 
 SCHEMA = {
     "type": "object",
-    "required": ["version", "study", "site", "infusions", "marrow_aspirates"],
+    "required": ["version", "study", "site", "infusions", "marrow_aspirates", "reminders"],
     "additionalProperties": False,
     "properties": {
         "version": {"const": 1},
@@ -31,7 +31,18 @@ SCHEMA = {
             "type": "object",
             "required": ["name", "phone"],
             "additionalProperties": False,
-            "properties": {"name": {"type": "string", "minLength": 1}, "phone": {"type": "string"}},
+            "properties": {
+                "name": {
+                    "type": "object",
+                    "required": ["zh-CN", "en"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "zh-CN": {"type": "string", "minLength": 1, "maxLength": 20},
+                        "en": {"type": "string", "minLength": 1, "maxLength": 30},
+                    },
+                },
+                "phone": {"type": "string"},
+            },
         },
         "infusions": {
             "type": "object",
@@ -97,6 +108,33 @@ SCHEMA = {
                 },
             },
         },
+        "reminders": {
+            "type": "object",
+            "required": ["quiet_hours", "visit"],
+            "additionalProperties": False,
+            "properties": {
+                "quiet_hours": {
+                    "type": "object",
+                    "required": ["start", "end"],
+                    "additionalProperties": False,
+                    "properties": {"start": _CLOCK, "end": _CLOCK},
+                },
+                "visit": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["step", "days_before", "time"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "step": {"type": "string", "pattern": r"^[a-z0-9-]{1,12}$"},
+                            "days_before": {"type": "integer", "minimum": 0, "maximum": 30},
+                            "time": _CLOCK,
+                            "during_quiet_hours": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -124,12 +162,20 @@ class MarrowVisit:
 
 
 @dataclass(frozen=True)
+class ReminderStep:
+    step: str
+    days_before: int
+    time: time
+    during_quiet_hours: bool = False
+
+
+@dataclass(frozen=True)
 class Protocol:
     """Everything the planner needs, checked and typed."""
 
     name: str
     timezone: str
-    site_name: str
+    site_name: dict
     site_phone: str
     infusion_time: time
     first_infusion_minutes: int
@@ -139,6 +185,9 @@ class Protocol:
     marrow_time: time
     marrow_minutes: int
     marrow_visits: tuple[MarrowVisit, ...]
+    quiet_start: time
+    quiet_end: time
+    visit_reminders: tuple[ReminderStep, ...]
     source: str = ""
 
 
@@ -215,11 +264,23 @@ def _build(doc):
         if i and visit.day - visit.window_before <= marrow[i - 1].day + marrow[i - 1].window_after:
             raise doc.error(where, f"window of marrow aspirate {visit.key!r} overlaps the one before it")
 
+    steps = []
+    for i, raw in enumerate(data["reminders"]["visit"]):
+        step = ReminderStep(raw["step"], raw["days_before"], _clock(raw["time"]),
+                            raw.get("during_quiet_hours", False))
+        if steps and (step.days_before, -step.time.hour * 60 - step.time.minute) >= (
+                steps[-1].days_before, -steps[-1].time.hour * 60 - steps[-1].time.minute):
+            raise doc.error(["reminders", "visit", i], "reminder steps must go from earliest to latest")
+        if step.step in {s.step for s in steps}:
+            raise doc.error(["reminders", "visit", i, "step"], f"step {step.step!r} appears twice")
+        steps.append(step)
+
     infusions = data["infusions"]
+    quiet = data["reminders"]["quiet_hours"]
     return Protocol(
         name=data["study"]["name"],
         timezone=data["study"]["timezone"],
-        site_name=data["site"]["name"],
+        site_name=dict(data["site"]["name"]),
         site_phone=phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164),
         infusion_time=_clock(infusions["time"]),
         first_infusion_minutes=infusions["duration_minutes"]["first"],
@@ -229,5 +290,8 @@ def _build(doc):
         marrow_time=_clock(data["marrow_aspirates"]["time"]),
         marrow_minutes=data["marrow_aspirates"]["duration_minutes"],
         marrow_visits=tuple(marrow),
+        quiet_start=_clock(quiet["start"]),
+        quiet_end=_clock(quiet["end"]),
+        visit_reminders=tuple(steps),
         source=doc.path,
     )

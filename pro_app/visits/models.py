@@ -51,6 +51,8 @@ class Visit(Base):
         value_enum(VisitStatus), default=VisitStatus.SCHEDULED
     )
     note: Mapped[str | None] = mapped_column(Text)
+    #: Bumped on every change, so that re-planned reminders get new dedupe keys.
+    revision: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

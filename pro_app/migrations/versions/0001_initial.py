@@ -1,4 +1,4 @@
-"""Initial schema: participants, contacts, visits, staff and the append-only audit log.
+"""Initial schema: participants, contacts, visits, staff, the SMS outbox and the append-only audit log.
 
 Revision ID: 0001
 Revises: 
@@ -32,6 +32,15 @@ def upgrade():
     with op.batch_alter_table('participants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_participants_status'), ['status'], unique=False)
 
+    op.create_table('phone_numbers',
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('opted_out_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opt_out_source', sa.String(length=20), nullable=True),
+    sa.Column('unreachable_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unreachable_code', sa.Integer(), nullable=True),
+    sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('phone', name=op.f('pk_phone_numbers'))
+    )
     op.create_table('staff_users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
@@ -79,15 +88,36 @@ def upgrade():
     sa.Column('quiet_start', sa.Time(), nullable=False),
     sa.Column('quiet_end', sa.Time(), nullable=False),
     sa.Column('consent_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('opted_out_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('calendar_token_hash', sa.String(length=64), nullable=True),
     sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_contacts_participant_id_participants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
+    sa.UniqueConstraint('calendar_token_hash', name=op.f('uq_contacts_calendar_token_hash')),
     sa.UniqueConstraint('participant_id', 'phone', name=op.f('uq_contacts_participant_id'))
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_participant_id'), ['participant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_phone'), ['phone'], unique=False)
+
+    op.create_table('inbound_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_sid', sa.String(length=64), nullable=False),
+    sa.Column('from_phone', sa.String(length=20), nullable=False),
+    sa.Column('to_phone', sa.String(length=20), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('action', sa.String(length=20), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('received_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('handled_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('handled_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['handled_by'], ['staff_users.id'], name=op.f('fk_inbound_messages_handled_by_staff_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_inbound_messages_participant_id_participants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_messages')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_inbound_messages_provider_sid'))
+    )
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbound_messages_from_phone'), ['from_phone'], unique=False)
+        batch_op.create_index('ix_inbound_messages_open', ['handled_at', 'received_at'], unique=False)
 
     op.create_table('visits',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -102,6 +132,7 @@ def upgrade():
     sa.Column('window_closes_on', sa.Date(), nullable=False),
     sa.Column('status', sa.Enum('scheduled', 'confirmed', 'done', 'missed', 'cancelled', name='visitstatus', native_enum=False, length=20), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_visits_participant_id_participants'), ondelete='CASCADE'),
@@ -111,17 +142,69 @@ def upgrade():
         batch_op.create_index('ix_visits_participant_starts', ['participant_id', 'starts_at'], unique=False)
         batch_op.create_index('ix_visits_status_starts', ['status', 'starts_at'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=120), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('contact_id', sa.Integer(), nullable=True),
+    sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('to_phone', sa.String(length=20), nullable=False),
+    sa.Column('template', sa.String(length=40), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('due_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ignore_quiet_hours', sa.Boolean(), nullable=False),
+    sa.Column('state', sa.Enum('pending', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'suppressed', 'cancelled', 'unknown', name='messagestate', native_enum=False, length=20), nullable=False),
+    sa.Column('state_reason', sa.String(length=80), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('claimed_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('attempted_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provider_sid', sa.String(length=64), nullable=True),
+    sa.Column('error_code', sa.Integer(), nullable=True),
+    sa.Column('error_message', sa.String(length=200), nullable=True),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_messages_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_messages_participant_id_participants'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_messages_visit_id_visits'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_messages_dedupe_key')),
+    sa.UniqueConstraint('provider_sid', name=op.f('uq_messages_provider_sid'))
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messages_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index('ix_messages_participant_due', ['participant_id', 'due_at'], unique=False)
+        batch_op.create_index('ix_messages_state_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_to_phone'), ['to_phone'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_visit_id'), ['visit_id'], unique=False)
+
+
+
     protect_audit_log()
-
-
 
 def downgrade():
     unprotect_audit_log()
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_messages_visit_id'))
+        batch_op.drop_index(batch_op.f('ix_messages_to_phone'))
+        batch_op.drop_index('ix_messages_state_due')
+        batch_op.drop_index('ix_messages_participant_due')
+        batch_op.drop_index(batch_op.f('ix_messages_contact_id'))
+
+    op.drop_table('messages')
     with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.drop_index('ix_visits_status_starts')
         batch_op.drop_index('ix_visits_participant_starts')
 
     op.drop_table('visits')
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbound_messages_open')
+        batch_op.drop_index(batch_op.f('ix_inbound_messages_from_phone'))
+
+    op.drop_table('inbound_messages')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_phone'))
         batch_op.drop_index(batch_op.f('ix_contacts_participant_id'))
@@ -133,6 +216,7 @@ def downgrade():
 
     op.drop_table('audit_events')
     op.drop_table('staff_users')
+    op.drop_table('phone_numbers')
     with op.batch_alter_table('participants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_participants_status'))
 

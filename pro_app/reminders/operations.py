@@ -1,0 +1,116 @@
+"""Writing reminders to the outbox: at enrolment and whenever a visit changes."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pro_app.reminders.plan import Recipient, plan_visit_reminders
+from pro_app.reminders.texts import render, visit_params
+from pro_app.sms.models import Message, MessageState
+from pro_app.visits.models import VisitKind
+
+WELCOME_VALID = timedelta(days=7)
+
+
+def hash_token(token):
+    """Return the stored form of a link token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def recipients_of(participant):
+    """Return the participant's contacts who agreed to texts, as the planner sees them."""
+    return [
+        Recipient(c.id, c.phone, c.language, c.timezone, c.quiet_start, c.quiet_end,
+                  c.receives_visit_reminders)
+        for c in participant.contacts if c.consent_at is not None
+    ]
+
+
+def enqueue(session, rows):
+    """Insert outbox rows, skipping any whose dedupe key is already there."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+
+
+def message_row(*, key, participant_id, contact_id, phone, template, language, body, due_at, now,
+                expires_at=None, visit_id=None, ignore_quiet_hours=False):
+    """Build one outbox row for enqueue()."""
+    return {
+        "dedupe_key": key, "participant_id": participant_id, "contact_id": contact_id,
+        "visit_id": visit_id, "to_phone": phone, "template": template, "language": language,
+        "body": body, "due_at": due_at, "expires_at": expires_at,
+        "ignore_quiet_hours": ignore_quiet_hours, "state": MessageState.PENDING,
+        "attempts": 0, "created_at": now, "updated_at": now,
+    }
+
+
+def _preparation(visit):
+    if visit.kind == VisitKind.INFUSION:
+        return "infusion-first" if visit.dose_number == 1 else "infusion"
+    return visit.kind.value
+
+
+def visit_reminder_rows(visit, protocol, now):
+    """Plan and render the outbox rows for one visit's reminders."""
+    participant = visit.participant
+    if not visit.is_open or not participant.is_active:
+        return []
+    planned = plan_visit_reminders(
+        visit_id=visit.id, revision=visit.revision, starts_at=visit.starts_at,
+        visit_zone=participant.timezone, recipients=recipients_of(participant),
+        steps=protocol.visit_reminders, now=now,
+    )
+    local_start = visit.local_start
+    rows = []
+    for p in planned:
+        language = p.recipient.language
+        body = render("visit_reminder", language, site=protocol.site_name[language],
+                      **visit_params(language, local_start, participant.timezone,
+                                     p.recipient.timezone, _preparation(visit)))
+        rows.append(message_row(
+            key=p.dedupe_key, participant_id=participant.id, contact_id=p.recipient.contact_id,
+            visit_id=visit.id, phone=p.recipient.phone, template="visit_reminder",
+            language=language, body=body, due_at=p.due_at, expires_at=p.expires_at,
+            ignore_quiet_hours=p.during_quiet_hours, now=now,
+        ))
+    return rows
+
+
+def plan_participant(session, participant, protocol, *, public_url, now):
+    """Queue the welcome text (with a calendar link) and every visit reminder; flush."""
+    rows = []
+    for contact in participant.contacts:
+        if contact.consent_at is None:
+            continue
+        token = secrets.token_urlsafe(24)
+        contact.calendar_token_hash = hash_token(token)
+        lang = contact.language
+        rows.append(message_row(
+            key=f"welcome:c{contact.id}", participant_id=participant.id, contact_id=contact.id,
+            phone=contact.phone, template="welcome", language=lang, due_at=now,
+            expires_at=now + WELCOME_VALID, now=now,
+            body=render("welcome", lang, site=protocol.site_name[lang],
+                        calendar_url=f"{public_url.rstrip('/')}/cal/{token}.ics"),
+        ))
+    for visit in participant.visits:
+        rows.extend(visit_reminder_rows(visit, protocol, now))
+    enqueue(session, rows)
+    session.flush()
+
+
+def replan_visit(session, visit, protocol, now):
+    """Cancel a changed visit's pending reminders and plan them again; flush."""
+    visit.revision += 1
+    session.execute(
+        update(Message)
+        .where(Message.visit_id == visit.id, Message.state == MessageState.PENDING)
+        .values(state=MessageState.CANCELLED, state_reason="visit changed", updated_at=now)
+    )
+    session.flush()
+    enqueue(session, visit_reminder_rows(visit, protocol, now))

@@ -1,0 +1,67 @@
+"""SMS wording in zh-CN and English: neutral, no diagnosis, no drug, no answers."""
+
+from babel.dates import format_date
+
+TEXTS = {
+    "welcome": {
+        "zh-CN": "【{site}】您好，您已开始接收研究访视提醒短信。访视日历（可订阅）：{calendar_url} "
+                 "需要输血时，请先告诉医院您正在参加本研究（可能影响配血检测）。"
+                 "回复 HELP 获取帮助，回复 退订 或 STOP 停止接收。",
+        "en": "{site}: you will now get study visit reminders by text. Visit calendar (you can "
+              "subscribe): {calendar_url} Before any blood transfusion, tell the hospital you are "
+              "in this study (it can affect blood-matching tests). Reply HELP for help, STOP to stop.",
+    },
+    "visit_reminder": {
+        "zh-CN": "【{site}】研究访视提醒：{date}（{weekday}）{time}{zone_note}。{preparation}"
+                 "回复 1 确认，回复 2 需要改期。",
+        "en": "{site}: study visit reminder for {weekday} {date} at {time}{zone_note}. {preparation}"
+              "Reply 1 to confirm or 2 to ask for another date.",
+    },
+    "reply_help": {
+        "zh-CN": "【{site}】如有疑问请致电研究团队：{phone}。紧急情况请立即前往急诊。回复 退订 或 STOP 停止接收短信。",
+        "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "
+              "emergency department now. Reply STOP to stop texts.",
+    },
+    "reply_opt_in": {
+        "zh-CN": "【{site}】您将重新接收研究提醒短信。回复 退订 或 STOP 可随时停止。",
+        "en": "{site}: you will get study reminder texts again. Reply STOP at any time to stop.",
+    },
+    "reply_confirmed": {
+        "zh-CN": "【{site}】谢谢，已确认您 {date} 的研究访视。",
+        "en": "{site}: thank you, your study visit on {date} is confirmed.",
+    },
+    "reply_reschedule": {
+        "zh-CN": "【{site}】已收到，研究团队会联系您重新安排访视时间。",
+        "en": "{site}: thank you, the study team will contact you to find another date.",
+    },
+}
+
+PREPARATION = {
+    ("infusion", "zh-CN"): "请按研究团队的指示服药。",
+    ("infusion", "en"): "Take your medicines as instructed by your study team. ",
+    ("infusion-first", "zh-CN"): "请按研究团队的指示服药；这次访视需要大半天。",
+    ("infusion-first", "en"): "Take your medicines as instructed by your study team; this visit takes most of the day. ",
+    ("marrow", "zh-CN"): "请按研究团队的说明空腹并做好镇静准备，并由一名成人陪同。",
+    ("marrow", "en"): "Follow your study team's fasting and sedation instructions and come with an adult. ",
+    ("other", "zh-CN"): "",
+    ("other", "en"): "",
+}
+
+ZONE_NOTE = {"zh-CN": "（{zone}时间）", "en": " ({zone} time)"}
+
+
+def render(template, language, **params):
+    """Fill in one SMS template in one language."""
+    return TEXTS[template][language].format(**params)
+
+
+def visit_params(language, local_start, visit_zone, contact_zone, preparation_key):
+    """Return the parameters of a visit reminder for one contact."""
+    babel_locale = "zh_Hans_CN" if language == "zh-CN" else "en"
+    return {
+        "date": local_start.strftime("%Y-%m-%d"),
+        "weekday": format_date(local_start.date(), "EEEE", locale=babel_locale),
+        "time": local_start.strftime("%H:%M"),
+        "zone_note": "" if visit_zone == contact_zone else ZONE_NOTE[language].format(zone=visit_zone),
+        "preparation": PREPARATION[(preparation_key, language)],
+    }

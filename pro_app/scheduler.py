@@ -1,0 +1,105 @@
+"""Ticks: every piece of due work run once as of `now`, by cron, tests or the scheduler process."""
+
+import logging
+import signal
+from datetime import datetime, timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from pro_app.clock import utcnow
+from pro_app.db import db
+
+log = logging.getLogger(__name__)
+
+
+def gateway():
+    """Return this app's SMS gateway, built on first use."""
+    from pro_app.sms.gateway import make_gateway
+
+    ext = current_app.extensions
+    if "pro_sms_gateway" not in ext:
+        ext["pro_sms_gateway"] = make_gateway(current_app.config)
+    return ext["pro_sms_gateway"]
+
+
+def run_tick(now):
+    """Run every due piece of work once as of `now`; return a one-line summary."""
+    from pro_app.sms.dispatch import dispatch
+
+    config = current_app.config
+    summary = dispatch(
+        db.session, gateway(), now=now,
+        callback_url=config["PUBLIC_URL"].rstrip("/") + "/sms/status",
+        rate=float(config["SMS_RATE"] or 0),
+        batch=int(config["SMS_BATCH"]),
+        lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),
+    )
+    return f"tick {now.isoformat(timespec='seconds')}: {summary}"
+
+
+def _parse_now(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant (e.g. 2026-03-01T10:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a zone offset or Z, e.g. 2026-03-01T10:00:00+08:00")
+    return parsed
+
+
+@click.command("tick")
+@click.option("--now", callback=_parse_now, help="Run as of this instant (ISO 8601 with offset).")
+@with_appcontext
+def tick_command(now):
+    """Run every due piece of work once and print a one-line summary."""
+    click.echo(run_tick(now or utcnow()))
+
+
+def _tick_job(app):
+    with app.app_context():
+        try:
+            summary = run_tick(utcnow())
+        except Exception:
+            log.exception("tick failed")
+            db.session.rollback()
+            return
+        if "nothing due" not in summary:
+            log.info(summary)
+
+
+def make_scheduler(app, scheduler_cls):
+    """Build an APScheduler that runs the tick every few seconds, never two at once."""
+    scheduler = scheduler_cls(timezone="UTC")
+    interval = float(app.config["SCHEDULER_INTERVAL_SECONDS"])
+    scheduler.add_job(
+        _tick_job, "interval", args=[app], seconds=interval, id="tick", next_run_time=utcnow(),
+        max_instances=1,  # a slow tick is never overlapped by the next one
+        coalesce=True,  # after a pause, run once rather than once per missed interval
+        misfire_grace_time=max(1, int(interval * 2)),
+    )
+    return scheduler
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Run the scheduler process: the tick every few seconds until stopped."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    app = current_app._get_current_object()
+    scheduler = make_scheduler(app, BlockingScheduler)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    click.echo(f"scheduler: ticking every {app.config['SCHEDULER_INTERVAL_SECONDS']} s (Ctrl-C to stop)")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def init_app(app):
+    app.cli.add_command(tick_command)
+    app.cli.add_command(scheduler_command)

@@ -1,0 +1,209 @@
+"""Sending the outbox: claim due texts atomically, send each once, record what happened."""
+
+import logging
+import time as clock
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from pro_app.reminders.quiet import next_allowed
+from pro_app.sms.models import Message, MessageState, PhoneNumber
+from pro_app.sms.operations import mark_unreachable, opt_out
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # send, defer or drop
+    until: object = None
+    reason: str | None = None
+
+
+def decide(*, now, expires_at, phone, participant_active, ignore_quiet_hours, quiet=None):
+    """Decide whether a due text goes now, waits for the end of quiet hours, or is dropped.
+
+    `quiet` is (zone, start, end) for patient and family texts, None for staff texts.
+    """
+    if expires_at is not None and now >= expires_at:
+        return Decision("drop", reason="stale")
+    if phone is not None and phone.opted_out_at is not None:
+        return Decision("drop", reason="opted out")
+    if phone is not None and phone.unreachable_at is not None:
+        return Decision("drop", reason="number unreachable")
+    if participant_active is False:
+        return Decision("drop", reason="participant not active")
+    if quiet is not None and not ignore_quiet_hours:
+        allowed = next_allowed(now, *quiet)
+        if allowed > now:
+            if expires_at is not None and allowed >= expires_at:
+                return Decision("drop", reason="stale")
+            return Decision("defer", until=allowed)
+    return Decision("send")
+
+
+def backoff(attempts):
+    """Wait before retrying a send the gateway refused for now (rate limit, no connection)."""
+    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+
+class RateLimiter:
+    """Space sends to at most `rate` per second from this process (0: no cap)."""
+
+    def __init__(self, rate):
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.next_slot = 0.0
+
+    def wait(self):
+        if not self.interval:
+            return
+        now = clock.monotonic()
+        if self.next_slot > now:
+            clock.sleep(self.next_slot - now)
+        self.next_slot = max(self.next_slot, now) + self.interval
+
+
+@dataclass
+class DispatchSummary:
+    counts: dict = field(default_factory=dict)
+
+    def add(self, key, n=1):
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def __str__(self):
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing due"
+
+
+def _bulk(session, stmt):
+    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+
+
+def recover_claims(session, now, lease):
+    """Hand back texts a dead worker claimed but never tried; mark those it was sending unknown."""
+    cutoff = now - lease
+    handed_back = _bulk(session, update(Message).where(
+        Message.state == MessageState.SENDING, Message.attempted_at.is_(None), Message.claimed_at < cutoff,
+    ).values(state=MessageState.PENDING, claimed_at=None, updated_at=now))
+    interrupted = _bulk(session, update(Message).where(
+        Message.state == MessageState.SENDING, Message.attempted_at.is_not(None), Message.attempted_at < cutoff,
+    ).values(state=MessageState.UNKNOWN, state_reason="interrupted while sending", updated_at=now))
+    return handed_back, interrupted
+
+
+def drop_stale(session, now):
+    """Drop pending texts that are no longer useful (their visit began, their window closed)."""
+    return _bulk(session, update(Message).where(
+        Message.state == MessageState.PENDING, Message.expires_at <= now,
+    ).values(state=MessageState.SUPPRESSED, state_reason="stale", updated_at=now))
+
+
+def claim(session, now, limit):
+    """Atomically take up to `limit` due texts for this worker; two workers never get the same one."""
+    due = (
+        select(Message.id)
+        .where(Message.state == MessageState.PENDING, Message.due_at <= now)
+        .order_by(Message.due_at, Message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(Message)
+        .where(Message.id.in_(due), Message.state == MessageState.PENDING)
+        .values(state=MessageState.SENDING, claimed_at=now, attempts=Message.attempts + 1, updated_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt).all())
+
+
+def _quiet_of(message):
+    contact = message.contact
+    if contact is None:
+        return None
+    return contact.timezone, contact.quiet_start, contact.quiet_end
+
+
+def send_one(session, message_id, gateway, *, now, callback_url, limiter):
+    """Decide, send and record one claimed text; commits twice (before and after sending)."""
+    message = session.get(Message, message_id, populate_existing=True)
+    if message is None or message.state != MessageState.SENDING:
+        return "skipped"
+    phone = session.get(PhoneNumber, message.to_phone, populate_existing=True)
+    participant = message.participant
+    decision = decide(
+        now=now, expires_at=message.expires_at, phone=phone,
+        participant_active=participant.is_active if participant is not None else None,
+        ignore_quiet_hours=message.ignore_quiet_hours, quiet=_quiet_of(message),
+    )
+    message.updated_at = now
+    if decision.action == "drop":
+        message.state, message.state_reason = MessageState.SUPPRESSED, decision.reason
+        session.commit()
+        return "dropped " + decision.reason
+    if decision.action == "defer":
+        message.state, message.due_at, message.claimed_at = MessageState.PENDING, decision.until, None
+        message.state_reason = "quiet hours"
+        session.commit()
+        return "deferred"
+
+    # Record the attempt before the request: after a crash this text is "unknown", never resent.
+    message.attempted_at = now
+    session.commit()
+    limiter.wait()
+    result = gateway.send(message.to_phone, message.body, status_callback=callback_url)
+    outcome = apply_result(session, message, result, now)
+    session.commit()
+    return outcome
+
+
+def apply_result(session, message, result, now):
+    """Store what the gateway said about a text; flag numbers that must get nothing more."""
+    message.error_code, message.error_message = result.error_code, result.error_message
+    message.updated_at = now
+    if result.outcome == "sent":
+        message.state, message.provider_sid, message.sent_at = MessageState.SENT, result.provider_sid, now
+        message.state_reason = None
+        return "sent"
+    if result.outcome == "retry":
+        if message.attempts >= MAX_ATTEMPTS:
+            message.state, message.state_reason = MessageState.FAILED, f"gave up after {message.attempts} attempts"
+            return "failed"
+        message.state, message.state_reason = MessageState.PENDING, "retrying"
+        message.due_at = now + backoff(message.attempts)
+        message.claimed_at = message.attempted_at = None
+        return "retried"
+    if result.outcome == "unknown":
+        message.state, message.state_reason = MessageState.UNKNOWN, "outcome unknown"
+        return "unknown"
+    message.state, message.state_reason = MessageState.FAILED, "refused by the gateway"
+    if result.opted_out:
+        opt_out(session, message.to_phone, source=f"error {result.error_code}", now=now)
+    elif result.unreachable:
+        mark_unreachable(session, message.to_phone, code=result.error_code, now=now)
+    return "failed"
+
+
+def dispatch(session, gateway, *, now, callback_url, rate=0, batch=50, lease=timedelta(minutes=2),
+             budget_seconds=50.0):
+    """Send every due text once, as of `now`; returns a summary of what happened."""
+    summary = DispatchSummary()
+    handed_back, interrupted = recover_claims(session, now, lease)
+    summary.add("handed back", handed_back)
+    summary.add("unknown", interrupted)
+    summary.add("dropped stale", drop_stale(session, now))
+    session.commit()
+    limiter = RateLimiter(rate)
+    started = clock.monotonic()
+    while clock.monotonic() - started < budget_seconds:
+        ids = claim(session, now, batch)
+        session.commit()
+        if not ids:
+            break
+        for message_id in ids:
+            summary.add(send_one(session, message_id, gateway, now=now, callback_url=callback_url,
+                                 limiter=limiter))
+    return summary

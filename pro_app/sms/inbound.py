@@ -1,0 +1,77 @@
+"""Acting on texts families send back; replies go through the outbox, never with health data."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from pro_app.audit.operations import Actor, record
+from pro_app.participants.models import Contact
+from pro_app.reminders.operations import enqueue, message_row
+from pro_app.reminders.texts import render
+from pro_app.sms.keywords import parse_reply
+from pro_app.sms.models import InboundMessage
+from pro_app.sms.operations import opt_in, opt_out
+from pro_app.visits.models import Visit, VisitStatus
+
+REPLY_VALID = timedelta(hours=1)
+
+
+def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now):
+    """Store one inbound text and act on it; a repeat of the same provider id does nothing."""
+    if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == provider_sid)):
+        return None
+    contacts = session.scalars(select(Contact).where(Contact.phone == from_phone).order_by(Contact.id)).all()
+    action = parse_reply(body)
+    participants = {c.participant_id for c in contacts}
+    inbound = InboundMessage(
+        provider_sid=provider_sid, from_phone=from_phone, to_phone=to_phone, body=body[:1600],
+        action=action, received_at=now,
+        participant_id=next(iter(participants)) if len(participants) == 1 else None,
+    )
+    session.add(inbound)
+    actor = Actor(label=f"sms:contact {contacts[0].id}" if contacts else "sms:unknown number")
+    contact = contacts[0] if contacts else None
+    reply = None
+    if action == "opt_out":
+        opt_out(session, from_phone, source="keyword", now=now, actor=actor)
+        inbound.handled_at = now
+    elif action == "opt_in":
+        opt_in(session, from_phone, now=now, actor=actor)
+        inbound.handled_at = now
+        reply = ("reply_opt_in", {})
+    elif action == "help":
+        inbound.handled_at = now
+        reply = ("reply_help", {"phone": protocol.site_phone})
+    elif action == "confirm" and len(participants) == 1:
+        visit = _next_visit(session, contact.participant_id, now)
+        if visit is not None:
+            before = visit.snapshot()
+            visit.status, visit.updated_at = VisitStatus.CONFIRMED, now
+            record(session, actor=actor, action="visit.confirmed", entity="visit", entity_id=visit.id,
+                   participant_id=visit.participant_id, now=now, before=before,
+                   after=visit.snapshot(), reason="confirmed by text reply")
+            inbound.handled_at = now
+            reply = ("reply_confirmed", {"date": visit.local_start.strftime("%Y-%m-%d")})
+    elif action == "reschedule" and contacts:
+        reply = ("reply_reschedule", {})  # stays open in the inbox for a nurse to call back
+    session.flush()
+    if reply and contact is not None:
+        template, params = reply
+        lang = contact.language
+        enqueue(session, [message_row(
+            key=f"reply:{provider_sid}", participant_id=contact.participant_id, contact_id=contact.id,
+            phone=from_phone, template=template, language=lang, due_at=now,
+            expires_at=now + REPLY_VALID, ignore_quiet_hours=True, now=now,
+            body=render(template, lang, site=protocol.site_name[lang], **params),
+        )])
+    return inbound
+
+
+def _next_visit(session, participant_id, now):
+    return session.scalar(
+        select(Visit)
+        .where(Visit.participant_id == participant_id, Visit.status == VisitStatus.SCHEDULED,
+               Visit.starts_at > now)
+        .order_by(Visit.starts_at)
+        .limit(1)
+    )

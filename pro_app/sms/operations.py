@@ -1,0 +1,49 @@
+"""Phone-number status: opt-out, opt-in and unreachable numbers; callers commit."""
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pro_app.audit.operations import SYSTEM, record
+from pro_app.sms.models import PhoneNumber
+
+
+def phone_status(session, phone, now):
+    """Return the PhoneNumber row for a number, creating it if needed."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(PhoneNumber).values(phone=phone, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["phone"]))
+    return session.scalar(select(PhoneNumber).where(PhoneNumber.phone == phone)
+                          .execution_options(populate_existing=True))
+
+
+def opt_out(session, phone, *, source, now, actor=SYSTEM):
+    """Stop every text to a number at once (STOP keyword or Twilio error 21610)."""
+    row = phone_status(session, phone, now)
+    if row.opted_out_at is None:
+        row.opted_out_at, row.opt_out_source, row.updated_at = now, source, now
+        record(session, actor=actor, action="phone.opted_out", entity="phone", now=now,
+               after={"phone": phone, "source": source})
+    return row
+
+
+def opt_in(session, phone, *, now, actor=SYSTEM):
+    """Let texts reach a number again (START keyword)."""
+    row = phone_status(session, phone, now)
+    if row.opted_out_at is not None:
+        before = {"phone": phone, "opted_out_at": row.opted_out_at.isoformat(), "source": row.opt_out_source}
+        row.opted_out_at = row.opt_out_source = None
+        row.updated_at = now
+        record(session, actor=actor, action="phone.opted_in", entity="phone", now=now,
+               before=before, after={"phone": phone})
+    return row
+
+
+def mark_unreachable(session, phone, *, code, now):
+    """Record that texts cannot reach a number (invalid, landline, unreachable)."""
+    row = phone_status(session, phone, now)
+    if row.unreachable_at is None:
+        row.unreachable_at, row.unreachable_code, row.updated_at = now, code, now
+        record(session, actor=SYSTEM, action="phone.unreachable", entity="phone", now=now,
+               after={"phone": phone, "error_code": code})
+    return row

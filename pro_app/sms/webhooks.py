@@ -1,0 +1,75 @@
+"""Twilio webhooks: delivery status and inbound texts, signature-checked and idempotent."""
+
+import logging
+
+from flask import Blueprint, abort, current_app, request
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from pro_app.clock import utcnow
+from pro_app.db import db
+from pro_app.extensions import csrf
+from pro_app.protocol import current_protocol
+from pro_app.sms.gateway import OPTED_OUT_CODES, UNREACHABLE_CODES, auth_token
+from pro_app.sms.inbound import receive
+from pro_app.sms.models import STATE_RANK, Message, MessageState
+from pro_app.sms.operations import mark_unreachable, opt_out
+
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+csrf.exempt(bp)
+log = logging.getLogger(__name__)
+
+PROVIDER_STATES = {
+    "queued": MessageState.SENT, "accepted": MessageState.SENT, "sending": MessageState.SENT,
+    "sent": MessageState.SENT, "delivered": MessageState.DELIVERED,
+    "undelivered": MessageState.UNDELIVERED, "failed": MessageState.FAILED,
+}
+
+
+def _verify():
+    """Refuse any request not signed by Twilio for our public URL."""
+    token = auth_token(current_app.config)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = current_app.config["PUBLIC_URL"].rstrip("/") + request.full_path.rstrip("?")
+    if not token or not signature or not RequestValidator(token).validate(url, request.form.to_dict(), signature):
+        log.warning("refused an unsigned or wrongly signed webhook on %s", request.path)
+        abort(403)
+
+
+@bp.post("/status")
+def status():
+    _verify()
+    sid = request.form.get("MessageSid", "")
+    new = PROVIDER_STATES.get(request.form.get("MessageStatus", ""))
+    if not sid or new is None:
+        abort(400)
+    now = utcnow()
+    message = db.session.scalar(select(Message).where(Message.provider_sid == sid))
+    if message is None:
+        return "", 204  # not ours, or an outcome we recorded as unknown
+    code = request.form.get("ErrorCode", type=int)
+    if STATE_RANK[new] > STATE_RANK[message.state]:
+        message.state, message.updated_at = new, now
+        if new == MessageState.DELIVERED:
+            message.delivered_at = now
+        if code:
+            message.error_code = code
+        if code in OPTED_OUT_CODES:
+            opt_out(db.session, message.to_phone, source=f"error {code}", now=now)
+        elif code in UNREACHABLE_CODES:
+            mark_unreachable(db.session, message.to_phone, code=code, now=now)
+        db.session.commit()
+    return "", 204
+
+
+@bp.post("/inbound")
+def inbound():
+    _verify()
+    sid, sender = request.form.get("MessageSid", ""), request.form.get("From", "")
+    if not sid or not sender.startswith("+"):
+        abort(400)
+    receive(db.session, provider_sid=sid, from_phone=sender, to_phone=request.form.get("To"),
+            body=request.form.get("Body", ""), protocol=current_protocol(), now=utcnow())
+    db.session.commit()
+    # Replies go through the outbox (logged, rate-limited, opt-out checked), not TwiML.
+    return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, {"Content-Type": "text/xml"}
