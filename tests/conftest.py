@@ -6,7 +6,7 @@ import sqlite3
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from pro_app import create_app
 from pro_app.audit.operations import Actor
@@ -34,14 +34,20 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pg_engine():
-    """The PostgreSQL test database, emptied and migrated once per run."""
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
+    """A PostgreSQL database of this test run's own, migrated once and dropped at the end."""
+    base = make_url(PG_URL)
+    name = f"pro_test_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = create_engine(base.set(database=name))
     upgrade(engine)
     yield engine
     engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture
@@ -80,7 +86,8 @@ def app(request, tmp_path, sqlite_template, app_config):
         engine = request.getfixturevalue("pg_engine")
         connection = engine.connect()
         outer = connection.begin()
-        app = create_app({**_config(PG_URL), **app_config}, instance_path=str(tmp_path))
+        url = engine.url.render_as_string(hide_password=False)
+        app = create_app({**_config(url), **app_config}, instance_path=str(tmp_path))
         db.bind_for_tests(app, connection)
         yield app
         outer.rollback()
@@ -121,13 +128,13 @@ def login(client, make_staff):
 def make_participant(app):
     """Enrol a participant: make_participant('P-001', start=date(...), tz=...) -> study ID."""
     def make(study_id="P-001", start=date(2026, 3, 2), tz="Asia/Shanghai", lang="zh-CN",
-             age="", phone="+8613800138001", caregivers=()):
+             age="", phone="+8613800138001", caregivers=(), now=NOW):
         raw = {"study_id": study_id, "start": start.isoformat(), "tz": tz, "lang": lang,
                "age": age, "phone": phone, "caregivers": list(caregivers)}
         with app.test_request_context():
             enrolment, errors = check_enrolment(raw)
             assert not errors, errors
-            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=NOW,
+            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=now,
                   public_url=app.config["PUBLIC_URL"])
             db.session.commit()
         return study_id
@@ -139,3 +146,42 @@ def csrf_token(html):
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', html)
     assert match, "no csrf token on the page"
     return match.group(1) or match.group(2)
+
+
+@pytest.fixture(scope="session")
+def _fake_twilio_server():
+    from fake_twilio import FakeTwilio
+
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_twilio(_fake_twilio_server):
+    """The loopback fake Twilio server, emptied for this test."""
+    _fake_twilio_server.clear()
+    return _fake_twilio_server
+
+
+@pytest.fixture
+def twilio_config(fake_twilio):
+    """Settings that send through the real Twilio SDK to the loopback fake."""
+    return {
+        "SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": fake_twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": fake_twilio.auth_token,
+        "TWILIO_FROM": "+15005550006",
+        "TWILIO_BASE_URL": fake_twilio.base_url,
+        "TWILIO_TIMEOUT": 1.0,
+    }
+
+
+@pytest.fixture
+def tick(app):
+    """Run one tick as of a given instant and return its summary line."""
+    from pro_app.scheduler import run_tick
+
+    def run(now):
+        with app.app_context():
+            return run_tick(now)
+    return run

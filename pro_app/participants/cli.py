@@ -14,7 +14,7 @@ from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
 
 CSV_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone",
-               "caregiver_phone", "caregiver_lang", "caregiver_name")
+               "caregiver_phone", "caregiver_lang", "caregiver_name", "caregiver_tz")
 OPTION_NAMES = {"study_id": "STUDY_ID", "start": "--start", "tz": "--tz", "lang": "--lang",
                 "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone"}
 
@@ -24,7 +24,8 @@ def participant_cli():
     """Enrol participants."""
 
 
-CAREGIVER_OPTIONS = {"--caregiver-phone": "phone", "--caregiver-lang": "lang", "--caregiver-name": "name"}
+CAREGIVER_OPTIONS = {"--caregiver-phone": "phone", "--caregiver-lang": "lang", "--caregiver-name": "name",
+                     "--caregiver-tz": "tz"}
 
 
 def split_caregivers(args):
@@ -53,7 +54,7 @@ def split_caregivers(args):
         groups.append(current)
     for group in groups:
         if "phone" not in group:
-            raise click.UsageError("each --caregiver-lang/--caregiver-name needs its --caregiver-phone")
+            raise click.UsageError("each --caregiver-lang/-name/-tz needs its --caregiver-phone")
     return groups, rest
 
 
@@ -82,6 +83,7 @@ def _option_name(key):
 @click.option("--caregiver-phone", multiple=True, help="A caregiver's mobile; repeat per caregiver.")
 @click.option("--caregiver-lang", multiple=True, help="That caregiver's language (default: --lang).")
 @click.option("--caregiver-name", multiple=True, help="That caregiver's name or relation.")
+@click.option("--caregiver-tz", multiple=True, help="That caregiver's time zone (default: --tz).")
 def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
     """Enrol one participant and plan their visits."""
     caregivers = click.get_current_context().meta["caregivers"]
@@ -112,7 +114,7 @@ def read_enrolments(path, rows):
             continue
         sid = (row.get("study_id") or "").strip()
         caregiver = {"phone": row.get("caregiver_phone"), "lang": row.get("caregiver_lang"),
-                     "name": row.get("caregiver_name")}
+                     "name": row.get("caregiver_name"), "tz": row.get("caregiver_tz")}
         if sid in grouped:
             first_line, raw, lines = grouped[sid]
             for col in ("start", "tz", "lang", "age", "phone"):

@@ -11,6 +11,7 @@ class CaregiverForm(Form):
     name = StringField(_l("Name or relation (optional)"))
     phone = StringField(_l("Mobile phone"))
     lang = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="zh-CN")
+    tz = StringField(_l("Time zone (if not the participant's)"))
 
 
 class EnrolForm(FlaskForm):
@@ -28,7 +29,8 @@ class EnrolForm(FlaskForm):
             "study_id": self.study_id.data, "start": self.start.data, "tz": self.tz.data,
             "lang": self.lang.data, "age": self.age.data, "phone": self.phone.data,
             "caregivers": [
-                {"name": e.form.name.data, "phone": e.form.phone.data, "lang": e.form.lang.data}
+                {"name": e.form.name.data, "phone": e.form.phone.data, "lang": e.form.lang.data,
+                 "tz": e.form.tz.data}
                 for e in self.caregivers.entries
             ],
         }

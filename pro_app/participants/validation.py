@@ -106,7 +106,11 @@ def check_enrolment(raw):
         if name and len(name) > 80:
             errors[prefix + "name"] = _l("Keep the name under 80 characters.")
             continue
-        caregivers.append(CaregiverInput(cg_phone, cg_lang, name, tz))
+        cg_tz = (cg.get("tz") or "").strip() or tz
+        if not is_zone(cg_tz):
+            errors[prefix + "tz"] = _l("%(value)s is not a known time zone (e.g. Asia/Shanghai).", value=cg_tz)
+            continue
+        caregivers.append(CaregiverInput(cg_phone, cg_lang, name, cg_tz))
     if len(caregivers) > MAX_CAREGIVERS:
         errors["caregivers"] = _l("At most %(n)d caregivers.", n=MAX_CAREGIVERS)
 

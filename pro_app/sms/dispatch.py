@@ -53,16 +53,17 @@ def backoff(attempts):
 class RateLimiter:
     """Space sends to at most `rate` per second from this process (0: no cap)."""
 
-    def __init__(self, rate):
+    def __init__(self, rate, monotonic=clock.monotonic, sleep=clock.sleep):
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self.next_slot = 0.0
+        self.monotonic, self.sleep = monotonic, sleep
 
     def wait(self):
         if not self.interval:
             return
-        now = clock.monotonic()
+        now = self.monotonic()
         if self.next_slot > now:
-            clock.sleep(self.next_slot - now)
+            self.sleep(self.next_slot - now)
         self.next_slot = max(self.next_slot, now) + self.interval
 
 
