@@ -27,6 +27,7 @@ def create_app(test_config=None, instance_path=None):
     config.finalise(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     from pro_app import (
         audit, cli, demo, health, i18n, participants, protocol, reminders, scheduler, security, sms, staff, visits,

@@ -8,7 +8,7 @@ from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.views import get_participant_or_404
-from pro_app.sms.models import InboundMessage, Message, PhoneNumber
+from pro_app.sms.models import InboundMessage, Message, MessageState, PhoneNumber
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
@@ -28,9 +28,13 @@ def phone_statuses(phones):
 @staff_required()
 def participant_messages(study_id):
     participant = get_participant_or_404(study_id)
-    messages = db.session.scalars(
-        select(Message).where(Message.participant_id == participant.id)
-        .order_by(Message.due_at.desc(), Message.id.desc()).limit(PAGE_SIZE)
+    upcoming = db.session.scalars(
+        select(Message).where(Message.participant_id == participant.id, Message.state == MessageState.PENDING)
+        .order_by(Message.due_at, Message.id).limit(20)
+    ).all()
+    log = db.session.scalars(
+        select(Message).where(Message.participant_id == participant.id, Message.state != MessageState.PENDING)
+        .order_by(Message.updated_at.desc(), Message.id.desc()).limit(PAGE_SIZE)
     ).all()
     counts = dict(db.session.execute(
         select(Message.state, func.count()).where(Message.participant_id == participant.id)
@@ -40,7 +44,7 @@ def participant_messages(study_id):
         select(InboundMessage).where(InboundMessage.participant_id == participant.id)
         .order_by(InboundMessage.received_at.desc()).limit(50)
     ).all()
-    return render_template("sms/participant_messages.html", p=participant, messages=messages,
+    return render_template("sms/participant_messages.html", p=participant, upcoming=upcoming, log=log,
                            counts=counts, replies=replies,
                            statuses=phone_statuses([c.phone for c in participant.contacts]))
 

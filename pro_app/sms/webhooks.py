@@ -1,6 +1,7 @@
 """Twilio webhooks: delivery status and inbound texts, signature-checked and idempotent."""
 
 import logging
+import re
 
 from flask import Blueprint, abort, current_app, request
 from sqlalchemy import select
@@ -19,6 +20,7 @@ bp = Blueprint("sms", __name__, url_prefix="/sms")
 csrf.exempt(bp)
 log = logging.getLogger(__name__)
 
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 PROVIDER_STATES = {
     "queued": MessageState.SENT, "accepted": MessageState.SENT, "sending": MessageState.SENT,
     "sent": MessageState.SENT, "delivered": MessageState.DELIVERED,
@@ -66,7 +68,7 @@ def status():
 def inbound():
     _verify()
     sid, sender = request.form.get("MessageSid", ""), request.form.get("From", "")
-    if not sid or not sender.startswith("+"):
+    if not sid or not E164.fullmatch(sender):
         abort(400)
     receive(db.session, provider_sid=sid, from_phone=sender, to_phone=request.form.get("To"),
             body=request.form.get("Body", ""), protocol=current_protocol(), now=utcnow())
