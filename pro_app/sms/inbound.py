@@ -10,8 +10,8 @@ from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.keywords import parse_reply
 from pro_app.sms.models import InboundMessage
-from pro_app.sms.operations import opt_in, opt_out
-from pro_app.visits.models import Visit, VisitStatus
+from pro_app.sms.operations import mark_reachable, opt_in, opt_out
+from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
 
 REPLY_VALID = timedelta(hours=1)
 
@@ -32,6 +32,7 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
     actor = Actor(label=f"sms:contact {contacts[0].id}" if contacts else "sms:unknown number")
     contact = contacts[0] if contacts else None
     reply = None
+    mark_reachable(session, from_phone, now=now)  # a number that texts us can be texted
     if action == "opt_out":
         opt_out(session, from_phone, source="keyword", now=now, actor=actor)
         inbound.handled_at = now
@@ -45,11 +46,12 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
     elif action == "confirm" and len(participants) == 1:
         visit = _next_visit(session, contact.participant_id, now)
         if visit is not None:
-            before = visit.snapshot()
-            visit.status, visit.updated_at = VisitStatus.CONFIRMED, now
-            record(session, actor=actor, action="visit.confirmed", entity="visit", entity_id=visit.id,
-                   participant_id=visit.participant_id, now=now, before=before,
-                   after=visit.snapshot(), reason="confirmed by text reply")
+            if visit.status != VisitStatus.CONFIRMED:
+                before = visit.snapshot()
+                visit.status, visit.updated_at = VisitStatus.CONFIRMED, now
+                record(session, actor=actor, action="visit.confirmed", entity="visit", entity_id=visit.id,
+                       participant_id=visit.participant_id, now=now, before=before,
+                       after=visit.snapshot(), reason="confirmed by text reply")
             inbound.handled_at = now
             reply = ("reply_confirmed", {"date": visit.local_start.strftime("%Y-%m-%d")})
     elif action == "reschedule" and contacts:
@@ -70,7 +72,7 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
 def _next_visit(session, participant_id, now):
     return session.scalar(
         select(Visit)
-        .where(Visit.participant_id == participant_id, Visit.status == VisitStatus.SCHEDULED,
+        .where(Visit.participant_id == participant_id, Visit.status.in_(OPEN_STATUSES),
                Visit.starts_at > now)
         .order_by(Visit.starts_at)
         .limit(1)

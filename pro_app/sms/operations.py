@@ -47,3 +47,15 @@ def mark_unreachable(session, phone, *, code, now):
         record(session, actor=SYSTEM, action="phone.unreachable", entity="phone", now=now,
                after={"phone": phone, "error_code": code})
     return row
+
+
+def mark_reachable(session, phone, *, now):
+    """Clear an unreachable mark, e.g. when the number itself texts us."""
+    row = session.get(PhoneNumber, phone)
+    if row is not None and row.unreachable_at is not None:
+        before = {"phone": phone, "unreachable_at": row.unreachable_at.isoformat(), "error_code": row.unreachable_code}
+        row.unreachable_at = row.unreachable_code = None
+        row.updated_at = now
+        record(session, actor=SYSTEM, action="phone.reachable", entity="phone", now=now,
+               before=before, after={"phone": phone})
+    return row

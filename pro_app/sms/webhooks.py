@@ -21,6 +21,7 @@ csrf.exempt(bp)
 log = logging.getLogger(__name__)
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+PROVIDER_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 PROVIDER_STATES = {
     "queued": MessageState.SENT, "accepted": MessageState.SENT, "sending": MessageState.SENT,
     "sent": MessageState.SENT, "delivered": MessageState.DELIVERED,
@@ -43,7 +44,7 @@ def status():
     _verify()
     sid = request.form.get("MessageSid", "")
     new = PROVIDER_STATES.get(request.form.get("MessageStatus", ""))
-    if not sid or new is None:
+    if not PROVIDER_SID.fullmatch(sid) or new is None:
         abort(400)
     now = utcnow()
     message = db.session.scalar(select(Message).where(Message.provider_sid == sid))
@@ -67,11 +68,13 @@ def status():
 @bp.post("/inbound")
 def inbound():
     _verify()
-    sid, sender = request.form.get("MessageSid", ""), request.form.get("From", "")
-    if not sid or not E164.fullmatch(sender):
+    sid, sender, to = (request.form.get(k, "") for k in ("MessageSid", "From", "To"))
+    if not PROVIDER_SID.fullmatch(sid) or not E164.fullmatch(sender) or (to and not E164.fullmatch(to)):
         abort(400)
-    receive(db.session, provider_sid=sid, from_phone=sender, to_phone=request.form.get("To"),
-            body=request.form.get("Body", ""), protocol=current_protocol(), now=utcnow())
+    # PostgreSQL text cannot hold NUL; it never belongs in a text message anyway.
+    body = request.form.get("Body", "").replace("\x00", "")
+    receive(db.session, provider_sid=sid, from_phone=sender, to_phone=to or None, body=body,
+            protocol=current_protocol(), now=utcnow())
     db.session.commit()
     # Replies go through the outbox (logged, rate-limited, opt-out checked), not TwiML.
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, {"Content-Type": "text/xml"}

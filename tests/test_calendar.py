@@ -1,0 +1,202 @@
+"""/cal/<token>.ics: each contact's subscribable visit calendar, reached by the link in the welcome text."""
+
+import re
+from datetime import date, time
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select
+
+from pro_app.clock import local_to_utc
+from pro_app.db import db
+from pro_app.participants.models import Contact, Participant
+from pro_app.sms.models import Message
+from pro_app.visits.models import Visit, VisitStatus
+
+PATIENT = "+8613800138001"       # zh-CN
+CAREGIVER = "+447911123456"      # en
+START = date(2026, 3, 9)
+TZ = "Asia/Shanghai"
+FORBIDDEN = ["daratumumab", "darzalex", "leukaemia", "leukemia", "mrd", "cd38", "白血病", "达雷妥尤单抗",
+             "infusion", "输注", "marrow", "骨髓", "dara-tall"]
+LINK = re.compile(r"http://localhost(/cal/([A-Za-z0-9_-]+)\.ics)")
+
+
+@pytest.fixture
+def enrolled(make_participant):
+    make_participant("P-001", start=START, tz=TZ, lang="zh-CN", phone=PATIENT,
+                     caregivers=[{"phone": CAREGIVER, "name": "Mum", "lang": "en"}])
+    return "P-001"
+
+
+def calendar_path(app, phone, study_id="P-001"):
+    """The calendar link from the welcome text to this phone (the only place the token exists)."""
+    with app.app_context():
+        body = db.session.scalar(
+            select(Message.body).join(Participant, Message.participant_id == Participant.id)
+            .where(Message.template == "welcome", Message.to_phone == phone, Participant.study_id == study_id))
+    match = LINK.search(body)
+    assert match, body
+    return match.group(1)
+
+
+def fetch(client, path):
+    response = client.get(path)
+    assert response.status_code == 200, response.status_code
+    assert response.mimetype == "text/calendar"
+    return response, Calendar.from_ical(response.get_data())
+
+
+def events(cal):
+    return {str(e["UID"]): e for e in cal.walk("VEVENT")}
+
+
+def visits_of(app, study_id="P-001"):
+    """{visit id: (UTC start, status, revision)}."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(Visit.id, Visit.starts_at, Visit.status, Visit.revision, Visit.protocol_key)
+            .join(Participant).where(Participant.study_id == study_id)).all()
+    return {row.id: row for row in rows}
+
+
+def visit_id(app, key, study_id="P-001"):
+    return next(v.id for v in visits_of(app, study_id).values() if v.protocol_key == key)
+
+
+def test_the_welcome_text_carries_a_calendar_link_per_contact(app, enrolled):
+    paths = {calendar_path(app, PATIENT), calendar_path(app, CAREGIVER)}
+    assert len(paths) == 2
+    with app.app_context():
+        hashes = db.session.scalars(select(Contact.calendar_token_hash)).all()
+    tokens = [LINK.search("http://localhost" + p).group(2) for p in paths]
+    assert all(len(t) >= 32 for t in tokens)
+    # Only a hash of the token is stored.
+    assert len(hashes) == 2 and all(h and all(t not in h for t in tokens) for h in hashes)
+
+
+@pytest.mark.parametrize(("phone", "summary", "name"), [(PATIENT, "研究访视", "研究访视日历"),
+                                                        (CAREGIVER, "Study visit", "Study visits")])
+def test_calendar_lists_every_visit_at_its_utc_start(app, client, enrolled, phone, summary, name):
+    response, cal = fetch(client, calendar_path(app, phone))
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "private" in response.headers["Cache-Control"]
+    assert str(cal["X-WR-CALNAME"]) == name and str(cal["X-WR-TIMEZONE"]) == TZ
+
+    visits = visits_of(app)
+    assert len(visits) == 30
+    by_uid = events(cal)
+    assert len(cal.walk("VEVENT")) == len(by_uid) == 30
+    assert set(by_uid) == {f"visit-{vid}@localhost" for vid in visits}
+    for vid, visit in visits.items():
+        event = by_uid[f"visit-{vid}@localhost"]
+        assert event.decoded("DTSTART") == visit.starts_at, visit.protocol_key
+        assert event.decoded("DTEND") > event.decoded("DTSTART")
+        assert str(event["SUMMARY"]) == summary
+        assert str(event["STATUS"]) == "CONFIRMED"
+        assert int(event["SEQUENCE"]) == visit.revision == 0
+        assert "DESCRIPTION" not in event and "LOCATION" not in event
+    # Day 1 at 08:30 in Shanghai is 00:30 UTC.
+    first_dose = by_uid[f"visit-{visit_id(app, 'infusion-1')}@localhost"]
+    assert first_dose.decoded("DTSTART") == local_to_utc(START, time(8, 30), TZ)
+
+
+@pytest.mark.parametrize("phone", [PATIENT, CAREGIVER])
+def test_calendar_names_no_drug_diagnosis_or_study_id(app, client, enrolled, phone):
+    response, _cal = fetch(client, calendar_path(app, phone))
+    raw = response.get_data(as_text=True)
+    lowered = raw.lower()
+    for word in FORBIDDEN:
+        assert word not in lowered, word
+    assert not re.search(r"\bALL\b", raw)
+    assert "P-001" not in raw and PATIENT not in raw and CAREGIVER not in raw and "Mum" not in raw
+
+
+def test_a_moved_visit_shows_its_new_time_with_a_higher_sequence(app, client, enrolled, login):
+    path = calendar_path(app, CAREGIVER)
+    third = visit_id(app, "infusion-3")
+    uid = f"visit-{third}@localhost"
+    _, cal = fetch(client, path)
+    old = events(cal)[uid]
+    old_start, old_sequence = old.decoded("DTSTART"), int(old["SEQUENCE"])
+
+    login("nurse")
+    response = client.post(f"/staff/visits/{third}/move", data={
+        "new_date": "2026-03-24", "new_time": "10:15", "reason": "Family asked for a later start"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+    _, cal = fetch(client, path)
+    moved = events(cal)[uid]
+    expected = local_to_utc(date(2026, 3, 24), time(10, 15), TZ)
+    assert expected != old_start
+    assert moved.decoded("DTSTART") == expected == visits_of(app)[third].starts_at
+    assert int(moved["SEQUENCE"]) > old_sequence
+    assert len(cal.walk("VEVENT")) == 30
+    # Unmoved visits keep their time and sequence.
+    second = events(cal)[f"visit-{visit_id(app, 'infusion-2')}@localhost"]
+    assert int(second["SEQUENCE"]) == 0
+
+
+def test_a_cancelled_visit_is_shown_as_cancelled(app, client, enrolled, login):
+    path = calendar_path(app, PATIENT)
+    aspirate = visit_id(app, "marrow-day-29")
+    login("nurse")
+    response = client.post(f"/staff/visits/{aspirate}/status",
+                           data={"status": "cancelled", "reason": "Replaced by an earlier aspirate"})
+    assert response.status_code == 303
+    assert visits_of(app)[aspirate].status == VisitStatus.CANCELLED
+
+    _, cal = fetch(client, path)
+    by_uid = events(cal)
+    assert len(by_uid) == 30
+    cancelled = by_uid[f"visit-{aspirate}@localhost"]
+    assert str(cancelled["STATUS"]) == "CANCELLED"
+    assert int(cancelled["SEQUENCE"]) > 0
+    assert [uid for uid, e in by_uid.items() if str(e["STATUS"]) == "CANCELLED"] == [f"visit-{aspirate}@localhost"]
+
+
+def test_an_added_visit_appears(app, client, enrolled, login):
+    path = calendar_path(app, PATIENT)
+    login("nurse")
+    response = client.post("/staff/participants/P-001/visits/new", data={
+        "kind": "other", "label": "Review", "on": "2026-04-28", "at": "14:00",
+        "duration_minutes": "60", "window_days": "0", "reason": "Extra review"})
+    assert response.status_code == 303
+    _, cal = fetch(client, path)
+    starts = {e.decoded("DTSTART") for e in cal.walk("VEVENT")}
+    assert len(cal.walk("VEVENT")) == 31
+    assert local_to_utc(date(2026, 4, 28), time(14, 0), TZ) in starts
+
+
+@pytest.mark.parametrize("token", ["nope", "A" * 32, "x" * 64, "x" * 65, "y" * 500])
+def test_unknown_or_overlong_tokens_get_a_friendly_404(client, enrolled, token):
+    response = client.get(f"/cal/{token}.ics", headers={"Accept-Language": "en"})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_a_token_without_the_ics_suffix_or_a_tampered_one_is_404(app, client, enrolled):
+    path = calendar_path(app, PATIENT)
+    assert client.get(path[:-len(".ics")]).status_code == 404
+    token = path[len("/cal/"):-len(".ics")]
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert client.get(f"/cal/{tampered}.ics").status_code == 404
+    assert client.get(f"/cal/{token.upper() if token.upper() != token else token.lower()}.ics").status_code == 404
+
+
+def test_a_token_shows_only_its_own_participants_visits(app, client, make_participant):
+    make_participant("P-001", start=START, tz=TZ, phone=PATIENT)
+    make_participant("P-002", start=date(2026, 3, 16), tz="Europe/London", lang="en", phone="+447911123457",
+                     caregivers=[{"phone": CAREGIVER, "name": "Dad", "lang": "en"}])
+    mine, theirs = visits_of(app, "P-001"), visits_of(app, "P-002")
+    assert set(mine).isdisjoint(theirs)
+
+    _, cal = fetch(client, calendar_path(app, PATIENT, "P-001"))
+    assert set(events(cal)) == {f"visit-{vid}@localhost" for vid in mine}
+    assert {e.decoded("DTSTART") for e in cal.walk("VEVENT")} == {v.starts_at for v in mine.values()}
+
+    for phone in ("+447911123457", CAREGIVER):
+        _, cal = fetch(client, calendar_path(app, phone, "P-002"))
+        assert set(events(cal)) == {f"visit-{vid}@localhost" for vid in theirs}
+        assert str(cal["X-WR-TIMEZONE"]) == "Europe/London"
