@@ -166,3 +166,22 @@ def test_https_deployments_get_secure_cookies(tmp_path):
     app = create_app({"PUBLIC_URL": "https://pro.example.org", "SECRET_KEY": "x", "DATABASE_URL": "sqlite://"},
                      instance_path=str(tmp_path))
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+
+
+def test_withdrawing_a_participant_is_audited_and_needs_a_reason(app, client, login, make_participant):
+    from pro_app.audit.models import AuditEvent
+    from pro_app.participants.models import ParticipantStatus
+
+    make_participant("P-001")
+    login("nurse")
+    response = client.post("/staff/participants/P-001/status", data={"status": "withdrawn", "reason": ""})
+    assert response.status_code == 400 and "Give a reason" in response.get_data(as_text=True)
+    response = client.post("/staff/participants/P-001/status",
+                           data={"status": "withdrawn", "reason": "Consent withdrawn by the family"})
+    assert response.status_code == 303
+    with app.app_context():
+        p = db.session.scalar(select(Participant).where(Participant.study_id == "P-001"))
+        assert p.status == ParticipantStatus.WITHDRAWN
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "participant.status"))
+        assert event.before == {"status": "active"} and event.after == {"status": "withdrawn"}
+        assert event.reason == "Consent withdrawn by the family"

@@ -2,7 +2,8 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, FieldList, Form, FormField, SelectField, StringField
+from wtforms import FieldList, Form, FormField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 LANGUAGE_CHOICES = [SelectChoice("zh-CN", "中文 (zh-CN)"), SelectChoice("en", "English (en)")]
 
@@ -44,3 +45,13 @@ class EnrolForm(FlaskForm):
             else:
                 field = getattr(self, key, None) or self.caregivers
             field.errors = [*list(field.errors or []), message]
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[
+        SelectChoice("active", _l("active")), SelectChoice("paused", _l("paused")),
+        SelectChoice("withdrawn", _l("withdrawn")), SelectChoice("completed", _l("completed")),
+        SelectChoice("deceased", _l("deceased")),
+    ])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(message=_l("Give a reason for the change.")),
+                                                     Length(max=500)])

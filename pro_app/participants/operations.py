@@ -86,3 +86,18 @@ def visit_from_plan(planned, now):
         created_at=now,
         updated_at=now,
     )
+
+
+def set_participant_status(session, participant, status, *, reason, actor, now):
+    """Pause, withdraw, complete or reactivate a participant; anything but active mutes texts."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("reason")
+    if status == participant.status:
+        return participant
+    before = {"status": participant.status.value}
+    participant.status = status
+    record(session, actor=actor, action="participant.status", entity="participant", entity_id=participant.id,
+           participant_id=participant.id, now=now, before=before, after={"status": status.value}, reason=reason)
+    session.flush()
+    return participant

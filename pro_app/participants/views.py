@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from pro_app.audit.operations import Actor
 from pro_app.clock import common_zones, utcnow
 from pro_app.db import db
-from pro_app.participants.forms import EnrolForm
+from pro_app.participants.forms import EnrolForm, StatusForm
 from pro_app.participants.models import Participant, ParticipantStatus
-from pro_app.participants.operations import DuplicateStudyId, enrol
+from pro_app.participants.operations import DuplicateStudyId, enrol, set_participant_status
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
 from pro_app.staff.auth import staff_required
@@ -84,7 +84,7 @@ def new():
 
 @bp.get("/<study_id>")
 @staff_required()
-def show(study_id):
+def show(study_id, status_form=None, code=200):
     participant = get_participant_or_404(study_id)
     now = utcnow()
     months = [
@@ -93,8 +93,23 @@ def show(study_id):
     ]
     from pro_app.sms.views import phone_statuses
 
+    status_form = status_form or StatusForm(status=participant.status.value)
     return render_template("participants/show.html", p=participant, months=months, now=now,
-                           statuses=phone_statuses([c.phone for c in participant.contacts]))
+                           statuses=phone_statuses([c.phone for c in participant.contacts]),
+                           status_form=status_form), code
+
+
+@bp.post("/<study_id>/status")
+@staff_required(*WRITE_ROLES)
+def change_status(study_id):
+    participant = get_participant_or_404(study_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return show(study_id, status_form=form, code=400)
+    set_participant_status(db.session, participant, ParticipantStatus(form.status.data), reason=form.reason.data,
+                           actor=Actor.staff(current_user), now=utcnow())
+    db.session.commit()
+    return redirect(url_for(".show", study_id=study_id), code=303)
 
 
 @bp.get("/<study_id>/audit")
