@@ -24,6 +24,7 @@ run: $(STAMP) $(MO)
 	$(BIN)/pro-app serve
 
 test: $(STAMP) $(MO)
+	$(BIN)/ruff check pro_app bench tests wsgi.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) $(MO)

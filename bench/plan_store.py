@@ -1,49 +1,51 @@
 """Benchmark: plan and store one participant's full schedule (target: median < 20 ms on SQLite).
 
 Each sample enrols one participant through the same code as the CLI and the enrol form
-(validation, planning, 30 visit rows, contacts, audit event) and commits it.
+(validation, planning, 30 visit rows, contacts, audit event, the texts they need) and commits.
+On a temporary SQLite file and, with PRO_BENCH_DATABASE_URL, on a scratch PostgreSQL database
+created on that server and dropped afterwards.
 """
 
-import os
-import statistics
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
-from pro_app import create_app
-from pro_app.audit.operations import Actor
-from pro_app.clock import utcnow
-from pro_app.db import db, upgrade
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
-from pro_app.protocol.planner import plan_schedule
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import databases, scratch_database, summary  # noqa: E402
+
+from pro_app import create_app  # noqa: E402
+from pro_app.audit.operations import Actor  # noqa: E402
+from pro_app.clock import utcnow  # noqa: E402
+from pro_app.db import db  # noqa: E402
+from pro_app.participants.operations import enrol  # noqa: E402
+from pro_app.participants.validation import check_enrolment  # noqa: E402
+from pro_app.protocol import current_protocol  # noqa: E402
+from pro_app.protocol.planner import plan_schedule  # noqa: E402
 
 TARGET_MS = 20.0
+LABELS = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}
 
 
-def run_on(url, samples):
-    """Return per-participant timings in milliseconds for one database URL."""
+def enrol_timings(url, samples):
+    """Return per-participant enrolment timings in milliseconds for one database URL."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"}, instance_path=tempfile.mkdtemp())
     timings = []
     with app.app_context():
-        if url.startswith("postgresql"):
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-                conn.exec_driver_sql("CREATE SCHEMA public")
-        upgrade(db.engine)
         protocol = current_protocol()
         actor = Actor(label="bench")
         for i in range(samples):
-            raw = {"study_id": f"B-{i:05d}", "start": (date(2026, 1, 5) + timedelta(days=i % 300)).isoformat(),
+            now = utcnow()
+            raw = {"study_id": f"B-{i:05d}", "start": (now.date() + timedelta(days=3 + i % 300)).isoformat(),
                    "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "15", "phone": f"+86138{i:08d}",
                    "caregivers": [{"phone": f"+86139{i:08d}", "lang": "zh-CN", "name": "Parent"}]}
             started = time.perf_counter()
             with app.test_request_context():
                 enrolment, errors = check_enrolment(raw)
                 assert not errors, errors
-                enrol(db.session, enrolment, protocol, actor=actor, now=utcnow(), public_url="http://localhost")
+                enrol(db.session, enrolment, protocol, actor=actor, now=now, public_url="http://localhost")
                 db.session.commit()
             timings.append((time.perf_counter() - started) * 1000)
     app.extensions["pro_db"]["engine"].dispose()
@@ -61,24 +63,12 @@ def plan_only(samples):
     return timings
 
 
-def summary(name, timings, target=None):
-    timings = sorted(timings[10:])  # the first samples warm caches and the connection
-    median = statistics.median(timings)
-    p95 = timings[int(len(timings) * 0.95) - 1]
-    verdict = f"  target < {target:.0f} ms: {'met' if median < target else 'MISSED'} " \
-              f"(median is {median / target:.2f}x the target)" if target else ""
-    return f"{name:<38} median {median:7.2f} ms   p95 {p95:7.2f} ms   n={len(timings)}{verdict}"
-
-
 def main(samples=300):
+    print(summary("plan visits only (pure, no database)", plan_only(samples)))
     with tempfile.TemporaryDirectory() as tmp:
-        print(summary("plan only (pure, no database)", plan_only(samples)))
-        print(summary("plan + store, SQLite file (WAL)", run_on(f"sqlite:///{tmp}/bench.db", samples), TARGET_MS))
-    pg = os.environ.get("PRO_BENCH_DATABASE_URL")
-    if pg:
-        print(summary("plan + store, PostgreSQL", run_on(pg, samples), TARGET_MS))
-    else:
-        print("(set PRO_BENCH_DATABASE_URL to a scratch PostgreSQL database to measure it too)")
+        for kind in databases():
+            with scratch_database(kind, tmp) as url:
+                print(summary(f"enrol: plan + store, {LABELS[kind]}", enrol_timings(url, samples), TARGET_MS))
 
 
 if __name__ == "__main__":

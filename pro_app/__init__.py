@@ -28,9 +28,23 @@ def create_app(test_config=None, instance_path=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # The SDK logs every request with its parameters: phone numbers and text bodies.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
 
     from pro_app import (
-        audit, cli, demo, health, i18n, participants, protocol, reminders, scheduler, security, sms, staff, visits,
+        audit,
+        cli,
+        demo,
+        health,
+        i18n,
+        participants,
+        protocol,
+        reminders,
+        scheduler,
+        security,
+        sms,
+        staff,
+        visits,
     )
     from pro_app.db import db
     from pro_app.extensions import csrf, limiter

@@ -1,12 +1,12 @@
 """Database engine, session and model base (SQLAlchemy 2.0 style)."""
 
-import enum
 from datetime import UTC, datetime
+from enum import StrEnum  # noqa: F401  (re-exported for the models)
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 from flask import current_app
+from flask.cli import AppGroup
 from flask.globals import app_ctx
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -59,13 +59,6 @@ def value_enum(enum_cls, length=20):
         length=length,
         validate_strings=True,
     )
-
-
-class StrEnum(str, enum.Enum):
-    """An enum whose members compare equal to their stored text."""
-
-    def __str__(self):
-        return self.value
 
 
 class Base(DeclarativeBase):

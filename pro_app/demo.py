@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 import click
-from flask.cli import with_appcontext
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from pro_app.audit.operations import Actor

@@ -2,13 +2,12 @@
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, request, session
 from babel.dates import format_datetime, format_skeleton
+from flask import Blueprint, redirect, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from pro_app.clock import to_local
-
 from pro_app.extensions import babel
 
 bp = Blueprint("i18n", __name__)
@@ -79,7 +78,8 @@ LABELS = {
     "opted out": _l("number opted out"), "number unreachable": _l("number unreachable"),
     "participant not active": _l("participant not active"), "quiet hours": _l("waiting for the end of quiet hours"),
     "visit changed": _l("visit changed"), "retrying": _l("retrying"), "outcome unknown": _l("outcome unknown"),
-    "interrupted while sending": _l("interrupted while sending"), "refused by the gateway": _l("refused by the gateway"),
+    "interrupted while sending": _l("interrupted while sending"),
+    "refused by the gateway": _l("refused by the gateway"),
     # replies
     "opt_out": _l("stop (opt out)"), "opt_in": _l("start (opt in)"), "help": _l("help"),
     "confirm": _l("confirm visit"), "reschedule": _l("asks for another date"), "other": _l("other"),

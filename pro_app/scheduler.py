@@ -90,9 +90,15 @@ def scheduler_command():
     """Run the scheduler process: the tick every few seconds until stopped."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from pro_app.sms.dispatch import STOPPING
+
     app = current_app._get_current_object()
     scheduler = make_scheduler(app, BlockingScheduler)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    def stop(*_):
+        STOPPING.set()
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
     click.echo(f"scheduler: ticking every {app.config['SCHEDULER_INTERVAL_SECONDS']} s (Ctrl-C to stop)")
     try:
         scheduler.start()

@@ -4,9 +4,9 @@ import html
 from datetime import date, timedelta
 
 import pytest
+from conftest import NOW
 from sqlalchemy import func, select
 
-from conftest import NOW
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.sms import devphone
@@ -51,7 +51,7 @@ def welcome_body(app, phone):
 def test_index_lists_every_contact(client, enrolled, make_participant):
     make_participant("P-002", start=START, lang="en", phone="+447911123457")
     index = page(client, "/dev/phone/")
-    for phone, study_id in ((PATIENT, "P-001"), (CAREGIVER, "P-001"), ("+447911123457", "P-002")):
+    for phone, _study_id in ((PATIENT, "P-001"), (CAREGIVER, "P-001"), ("+447911123457", "P-002")):
         assert f'href="/dev/phone/{phone}"' in index
     assert "P-001" in index and "P-002" in index and "Mum" in index
 

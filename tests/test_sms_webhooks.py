@@ -10,10 +10,10 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, text
-
 from conftest import NOW
 from fake_twilio import twilio_signature
+from sqlalchemy import select, text
+
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Participant

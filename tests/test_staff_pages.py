@@ -3,9 +3,9 @@
 import re
 
 import pytest
+from conftest import PASSWORD, csrf_token
 from sqlalchemy import func, select
 
-from conftest import PASSWORD, csrf_token
 from pro_app.db import db
 from pro_app.participants.models import Participant
 

@@ -53,7 +53,7 @@ def test_moving_the_third_dose_shifts_later_doses_not_aspirates(app, client, log
         assert first.before["local_date"] == "2026-03-16" and first.after["local_date"] == "2026-03-20"
         assert first.at is not None
         assert {e.action for e in events[1:]} == {"visit.shifted"}
-    page = client.get(f"/staff/participants/P-001/audit").get_data(as_text=True)
+    page = client.get("/staff/participants/P-001/audit").get_data(as_text=True)
     assert "Neutropenia: dose delayed by the investigator" in page and "2026-03-20" in page
 
 

@@ -1,6 +1,7 @@
 """pro-app participant ...: enrol from the command line or a CSV file."""
 
 import csv
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -127,7 +128,7 @@ def read_enrolments(path, rows):
             raw["caregivers"] = [caregiver]
             grouped[sid] = (line, raw, [line])
     enrolments = []
-    for sid, (line, raw, lines) in grouped.items():
+    for line, raw, lines in grouped.values():
         enrolment, row_errors = check_enrolment(raw)
         for key, message in row_errors.items():
             where = line

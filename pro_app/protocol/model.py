@@ -241,7 +241,7 @@ def _build(doc):
                                     raw["every_weeks"], before, after))
 
     marrow = []
-    for i, raw in enumerate(data["marrow_aspirates"]["visits"]):
+    for raw in data["marrow_aspirates"]["visits"]:
         day = raw["day"] if "day" in raw else week_to_day(raw["week"])
         marrow.append(MarrowVisit(raw["key"], day, *raw["window_days"]))
     repeat = data["marrow_aspirates"].get("repeat")

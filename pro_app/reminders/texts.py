@@ -40,7 +40,8 @@ PREPARATION = {
     ("infusion", "zh-CN"): "请按研究团队的指示服药。",
     ("infusion", "en"): "Take your medicines as instructed by your study team. ",
     ("infusion-first", "zh-CN"): "请按研究团队的指示服药；这次访视需要大半天。",
-    ("infusion-first", "en"): "Take your medicines as instructed by your study team; this visit takes most of the day. ",
+    ("infusion-first", "en"): "Take your medicines as instructed by your study team; "
+                              "this visit takes most of the day. ",
     ("marrow", "zh-CN"): "请按研究团队的说明空腹并做好镇静准备，并由一名成人陪同。",
     ("marrow", "en"): "Follow your study team's fasting and sedation instructions and come with an adult. ",
     ("other", "zh-CN"): "",

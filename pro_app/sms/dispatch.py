@@ -1,11 +1,14 @@
 """Sending the outbox: claim due texts atomically, send each once, record what happened."""
 
 import logging
+import secrets
+import threading
 import time as clock
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms.models import Message, MessageState, PhoneNumber
@@ -14,6 +17,9 @@ from pro_app.sms.operations import mark_unreachable, opt_out
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+
+#: Set by the scheduler on SIGTERM: finish the text in hand, claim nothing more.
+STOPPING = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ def recover_claims(session, now, lease):
     cutoff = now - lease
     handed_back = _bulk(session, update(Message).where(
         Message.state == MessageState.SENDING, Message.attempted_at.is_(None), Message.claimed_at < cutoff,
-    ).values(state=MessageState.PENDING, claimed_at=None, updated_at=now))
+    ).values(state=MessageState.PENDING, claimed_at=None, claimed_by=None, updated_at=now))
     interrupted = _bulk(session, update(Message).where(
         Message.state == MessageState.SENDING, Message.attempted_at.is_not(None), Message.attempted_at < cutoff,
     ).values(state=MessageState.UNKNOWN, state_reason="interrupted while sending", updated_at=now))
@@ -102,23 +108,36 @@ def drop_stale(session, now):
     ).values(state=MessageState.SUPPRESSED, state_reason="stale", updated_at=now))
 
 
-def claim(session, now, limit):
-    """Atomically take up to `limit` due texts for this worker; two workers never get the same one."""
+def claim(session, now, limit, owner, stamp=None):
+    """Atomically take up to `limit` texts due by `now` for `owner`; never two workers the same."""
     due = (
         select(Message.id)
         .where(Message.state == MessageState.PENDING, Message.due_at <= now)
         .order_by(Message.due_at, Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # Evaluated once: as a correlated subquery PostgreSQL may rerun it per row and
+        # ignore the LIMIT, letting one worker take the whole backlog.
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     stmt = (
         update(Message)
-        .where(Message.id.in_(due), Message.state == MessageState.PENDING)
-        .values(state=MessageState.SENDING, claimed_at=now, attempts=Message.attempts + 1, updated_at=now)
+        .where(Message.id.in_(select(due.c.id)), Message.state == MessageState.PENDING)
+        .values(state=MessageState.SENDING, claimed_at=stamp or now, claimed_by=owner,
+                attempts=Message.attempts + 1, updated_at=stamp or now)
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
     return sorted(session.scalars(stmt).all())
+
+
+def mark_attempted(session, message_id, owner, now):
+    """Record that `owner` is about to send; False when its claim was recovered meanwhile."""
+    return _bulk(session, update(Message).where(
+        Message.id == message_id, Message.state == MessageState.SENDING,
+        Message.claimed_by == owner, Message.attempted_at.is_(None),
+    ).values(attempted_at=now, updated_at=now)) == 1
 
 
 def _quiet_of(message):
@@ -128,10 +147,10 @@ def _quiet_of(message):
     return contact.timezone, contact.quiet_start, contact.quiet_end
 
 
-def send_one(session, message_id, gateway, *, now, callback_url, limiter):
+def send_one(session, message_id, gateway, *, now, owner, callback_url, limiter):
     """Decide, send and record one claimed text; commits twice (before and after sending)."""
     message = session.get(Message, message_id, populate_existing=True)
-    if message is None or message.state != MessageState.SENDING:
+    if message is None or message.state != MessageState.SENDING or message.claimed_by != owner:
         return "skipped"
     phone = session.get(PhoneNumber, message.to_phone, populate_existing=True)
     participant = message.participant
@@ -146,14 +165,20 @@ def send_one(session, message_id, gateway, *, now, callback_url, limiter):
         session.commit()
         return "dropped " + decision.reason
     if decision.action == "defer":
-        message.state, message.due_at, message.claimed_at = MessageState.PENDING, decision.until, None
+        message.state, message.due_at = MessageState.PENDING, decision.until
+        message.claimed_at = message.claimed_by = None
         message.state_reason = "quiet hours"
         session.commit()
         return "deferred"
 
     # Record the attempt before the request: after a crash this text is "unknown", never resent.
-    message.attempted_at = now
+    # The update is conditional, so a claim recovered by another worker is not sent here too.
+    if not mark_attempted(session, message.id, owner, now):
+        session.rollback()
+        return "skipped"
     session.commit()
+    set_committed_value(message, "attempted_at", now)
+    # No transaction is open during the request: on SQLite it would hold the write lock.
     limiter.wait()
     result = gateway.send(message.to_phone, message.body, status_callback=callback_url)
     outcome = apply_result(session, message, result, now)
@@ -175,7 +200,7 @@ def apply_result(session, message, result, now):
             return "failed"
         message.state, message.state_reason = MessageState.PENDING, "retrying"
         message.due_at = now + backoff(message.attempts)
-        message.claimed_at = message.attempted_at = None
+        message.claimed_at = message.claimed_by = message.attempted_at = None
         return "retried"
     if result.outcome == "unknown":
         message.state, message.state_reason = MessageState.UNKNOWN, "outcome unknown"
@@ -198,13 +223,19 @@ def dispatch(session, gateway, *, now, callback_url, rate=0, batch=50, lease=tim
     summary.add("dropped stale", drop_stale(session, now))
     session.commit()
     limiter = RateLimiter(rate)
+    owner = secrets.token_hex(16)
     started = clock.monotonic()
-    while clock.monotonic() - started < budget_seconds:
-        ids = claim(session, now, batch)
+    while clock.monotonic() - started < budget_seconds and not STOPPING.is_set():
+        # Stamp claims with the time they are made, not the tick's start, so that a long
+        # tick's later batches do not look abandoned to other workers.
+        stamp = now + timedelta(seconds=clock.monotonic() - started)
+        ids = claim(session, now, batch, owner, stamp)
         session.commit()
         if not ids:
             break
         for message_id in ids:
-            summary.add(send_one(session, message_id, gateway, now=now, callback_url=callback_url,
-                                 limiter=limiter))
+            if STOPPING.is_set():
+                break  # the rest are handed back to the next worker once the lease passes
+            summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
+                                 callback_url=callback_url, limiter=limiter))
     return summary

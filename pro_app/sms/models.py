@@ -55,6 +55,8 @@ class Message(Base):
     state_reason: Mapped[str | None] = mapped_column(String(80))
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_at: Mapped[datetime | None]
+    #: Which dispatch run holds the claim; only that run may send the text.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
     attempted_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]

@@ -2,7 +2,16 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 REASON = [DataRequired(message=_l("Give a reason for the change.")), Length(max=500)]
@@ -18,15 +27,17 @@ class MoveForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     status = SelectField(_l("New status"), choices=[
-        SelectChoice("confirmed", _l("Confirmed")), SelectChoice("done", _l("Done")), SelectChoice("missed", _l("Missed")),
-        SelectChoice("cancelled", _l("Cancelled")), SelectChoice("scheduled", _l("Scheduled (reinstate)")),
+        SelectChoice("confirmed", _l("Confirmed")), SelectChoice("done", _l("Done")),
+        SelectChoice("missed", _l("Missed")), SelectChoice("cancelled", _l("Cancelled")),
+        SelectChoice("scheduled", _l("Scheduled (reinstate)")),
     ])
     reason = TextAreaField(_l("Reason"), validators=REASON)
 
 
 class AddVisitForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[
-        SelectChoice("infusion", _l("Infusion")), SelectChoice("marrow", _l("Marrow aspirate")), SelectChoice("other", _l("Other visit")),
+        SelectChoice("infusion", _l("Infusion")), SelectChoice("marrow", _l("Marrow aspirate")),
+        SelectChoice("other", _l("Other visit")),
     ])
     label = StringField(_l("Label (optional)"), validators=[Optional(), Length(max=80)])
     on = DateField(_l("Date"), validators=[DataRequired(message=_l("Enter a date."))])

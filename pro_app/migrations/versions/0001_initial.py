@@ -1,14 +1,15 @@
 """Initial schema: participants, contacts, visits, staff, the SMS outbox and the append-only audit log.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24
 """
 
-from alembic import op
 import sqlalchemy as sa
-import pro_app.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import pro_app.db
 
 revision = '0001'
 down_revision = None
@@ -159,6 +160,7 @@ def upgrade():
     sa.Column('state_reason', sa.String(length=80), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sa.String(length=32), nullable=True),
     sa.Column('attempted_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sent_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,249 @@
+"""Benchmark: sending the outbox, and planning one participant's reminders.
+
+* Dispatch throughput (target: at least 200 texts a second on a 2-core machine): due texts
+  drained by `run_tick` through the real TwilioGateway (the twilio SDK over HTTP) to a
+  loopback FakeTwilio started in this process; once in-process, then with 2 and 4
+  concurrent `pro-app tick` processes (wall time from the first start to the last exit,
+  process start-up included). On a temporary SQLite file (WAL) and, when
+  PRO_BENCH_DATABASE_URL is set, on a scratch PostgreSQL database created on that server
+  and dropped afterwards (the database the URL names is never written to).
+* Planning (target: under 50 ms per participant): `visit_reminder_rows` over every visit of
+  one freshly enrolled participant (a patient and two caregivers); "plan + store" adds the
+  enqueue and the commit.
+
+The fake gateway shares this machine's two cores (and, in-process, the GIL) with the sender,
+so these rates understate what the sender does against the real Twilio API.
+
+    python bench/dispatch.py [texts] [--profile]
+"""
+
+import cProfile
+import io
+import logging
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import databases, scratch_database, summary  # noqa: E402
+from fake_twilio import FakeTwilio  # noqa: E402
+from sqlalchemy import create_engine, delete, func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from pro_app import create_app  # noqa: E402
+from pro_app.audit.operations import Actor  # noqa: E402
+from pro_app.clock import utcnow  # noqa: E402
+from pro_app.db import db, make_engine  # noqa: E402
+from pro_app.participants.operations import enrol  # noqa: E402
+from pro_app.participants.validation import check_enrolment  # noqa: E402
+from pro_app.protocol import current_protocol  # noqa: E402
+from pro_app.reminders.operations import enqueue, message_row, visit_reminder_rows  # noqa: E402
+from pro_app.scheduler import run_tick  # noqa: E402
+from pro_app.sms.models import Message, MessageState  # noqa: E402
+
+TARGET_RATE = 200.0  # texts per second
+TARGET_PLAN_MS = 50.0
+SENDER = "+15005550006"
+PRO_APP = Path(sys.executable).with_name("pro-app")
+DEVNULL = open(os.devnull, "w")  # noqa: SIM115  (the app's log lines go here, as they would to a log file)
+
+
+def enqueue_due(url, n, now, tag):
+    """Insert n due texts to n distinct numbers."""
+    rows = [message_row(key=f"bench:{tag}:{i}", participant_id=None, contact_id=None,
+                        phone=f"+86138{i:08d}", template="staff_note", language="zh-CN",
+                        body=f"【研究中心】研究访视提醒：第 {i} 条。回复 1 确认，回复 2 需要改期。",
+                        due_at=now - timedelta(minutes=5), now=now - timedelta(minutes=10))
+            for i in range(n)]
+    engine = make_engine(url)
+    with Session(engine) as session:
+        enqueue(session, rows)
+        session.commit()
+        if url.startswith("postgresql"):
+            # Give the planner statistics, as autovacuum does on a live outbox.
+            session.connection().exec_driver_sql("ANALYZE messages")
+            session.commit()
+    engine.dispose()
+
+
+def count_sent(url):
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        sent = conn.scalar(select(func.count()).where(Message.state == MessageState.SENT))
+    engine.dispose()
+    return sent
+
+
+# --- dispatch throughput ---------------------------------------------------------------------
+
+def twilio_settings(fake):
+    return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
+            "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM": SENDER,
+            "TWILIO_BASE_URL": fake.base_url}
+
+
+def dispatch_in_process(url, fake, n, profile=None):
+    """Drain n due texts with one run_tick in this process; return seconds taken."""
+    now = utcnow()
+    enqueue_due(url, n, now, "inproc")
+    fake.clear()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **twilio_settings(fake)},
+                     instance_path=tempfile.mkdtemp())
+    try:
+        with app.app_context():
+            started = time.perf_counter()
+            if profile is not None:
+                profile.enable()
+            summary = run_tick(now)
+            if profile is not None:
+                profile.disable()
+            elapsed = time.perf_counter() - started
+    finally:
+        app.extensions["pro_db"]["engine"].dispose()
+    check(url, fake, n, summary)
+    return elapsed
+
+
+def dispatch_processes(url, fake, n, processes):
+    """Drain n due texts with `processes` concurrent `pro-app tick` runs; return wall seconds."""
+    now = utcnow()
+    enqueue_due(url, n, now, f"proc{processes}")
+    fake.clear()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRO_", "FLASK_", "TWILIO_"))}
+    env.update({"PRO_DATABASE_URL": url, "PRO_SECRET_KEY": "bench",
+                **{f"PRO_{k}": v for k, v in twilio_settings(fake).items()}})
+    started = time.perf_counter()
+    children = [subprocess.Popen([str(PRO_APP), "tick", "--now", now.isoformat()], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                for _ in range(processes)]
+    outputs = [child.communicate(timeout=300)[0] for child in children]
+    elapsed = time.perf_counter() - started
+    codes = [child.returncode for child in children]
+    if codes != [0] * processes:
+        raise SystemExit(f"pro-app tick exited with {codes}: {outputs}")
+    check(url, fake, n, " / ".join(line.strip() for line in outputs))
+    return elapsed
+
+
+def check(url, fake, n, summary):
+    """Refuse a figure for a run that did not send every text exactly once."""
+    tos = [m["to"] for m in fake.messages]
+    if len(tos) != n or len(set(tos)) != n or count_sent(url) != n:
+        raise SystemExit(f"run did not send each of {n} texts once: gateway got {len(tos)} "
+                         f"({len(set(tos))} numbers), outbox has {count_sent(url)} sent; {summary}")
+
+
+def rate_line(name, n, seconds, target=TARGET_RATE):
+    rate = n / seconds
+    verdict = "met" if rate >= target else "MISSED"
+    return (f"{name:<52} {rate:8.1f} texts/s   ({n} in {seconds:5.2f} s)   target >= {target:.0f}/s: "
+            f"{verdict} ({rate / target:.2f}x the target)")
+
+
+def throughput(kind, n, tmp, fake, profile=False):
+    label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
+    with scratch_database(kind, tmp) as url:
+        print(rate_line(f"dispatch, 1 in-process tick, {label}", n, dispatch_in_process(url, fake, n)),
+              flush=True)
+    for processes in (2, 4):
+        with scratch_database(kind, tmp) as url:
+            print(rate_line(f"dispatch, {processes} pro-app tick processes, {label}", n,
+                            dispatch_processes(url, fake, n, processes)), flush=True)
+    if profile:
+        with scratch_database(kind, tmp) as url:
+            prof = cProfile.Profile()
+            dispatch_in_process(url, fake, n, profile=prof)
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(35)
+        print(f"--- profile of one in-process tick, {label} (cumulative)\n{out.getvalue()}")
+
+
+# --- planning ------------------------------------------------------------------------------
+
+def planning(url, samples):
+    """Return (plan-only, plan + store) timings in ms, and texts per participant."""
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"}, instance_path=tempfile.mkdtemp())
+    plan_ms, store_ms, counts = [], [], []
+    with app.app_context():
+        protocol = current_protocol()
+        actor = Actor(label="bench")
+        session = db.session
+        for i in range(samples):
+            now = utcnow()
+            raw = {"study_id": f"P-{i:05d}", "start": (now.date() + timedelta(days=3 + i % 60)).isoformat(),
+                   "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "15", "phone": f"+86138{i:08d}",
+                   "caregivers": [{"phone": f"+86139{i:08d}", "lang": "zh-CN", "name": "Mother"},
+                                  {"phone": f"+86137{i:08d}", "lang": "en", "name": "Father",
+                                   "tz": "America/New_York"}]}
+            with app.test_request_context():
+                enrolment, errors = check_enrolment(raw)
+                assert not errors, errors
+                participant = enrol(session, enrolment, protocol, actor=actor, now=now,
+                                    public_url="http://localhost")
+                # Enrolment already queued the reminders: remove them to time planning them again.
+                session.execute(delete(Message).where(Message.participant_id == participant.id,
+                                                      Message.template == "visit_reminder"))
+                session.commit()
+                visits = list(participant.visits)
+                assert len(participant.contacts) == 3 and visits
+
+                started = time.perf_counter()
+                rows = [row for visit in visits for row in visit_reminder_rows(visit, protocol, now)]
+                planned = time.perf_counter()
+                enqueue(session, rows)
+                session.commit()
+                stored = time.perf_counter()
+            plan_ms.append((planned - started) * 1000)
+            store_ms.append((stored - started) * 1000)
+            counts.append(len(rows))
+    app.extensions["pro_db"]["engine"].dispose()
+    return plan_ms, store_ms, counts
+
+
+@contextmanager
+def logs_to_devnull():
+    """Log as the app does (INFO) but to /dev/null, as a service's log file would take it,
+    instead of flooding this benchmark's output."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logging.basicConfig(level=logging.INFO, stream=DEVNULL, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+
+
+def main(texts=2000, samples=200, profile=False):
+    with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, FakeTwilio() as fake:
+        for kind in databases():
+            throughput(kind, texts, tmp, fake, profile)
+        for kind in databases():
+            label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
+            with scratch_database(kind, tmp) as url:
+                plan_ms, store_ms, counts = planning(url, samples)
+            per = statistics.median(counts)
+            print(summary(f"plan one participant ({per:.0f} texts), {label}", plan_ms, TARGET_PLAN_MS))
+            print(summary(f"plan + store one participant, {label}", store_ms, TARGET_PLAN_MS))
+    if "PRO_BENCH_DATABASE_URL" not in os.environ:
+        print("(set PRO_BENCH_DATABASE_URL to a PostgreSQL server URL to measure it too; "
+              "this benchmark works in a scratch database it creates and drops)")
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--profile"]
+    main(int(args[0]) if args else 2000, profile="--profile" in sys.argv)
