@@ -172,3 +172,21 @@ def test_rate_limiter_spaces_sends():
         limiter.wait()
     assert clock["t"] == pytest.approx(102.0)  # 11 sends at 5 per second take 2 s
     assert RateLimiter(0, monotonic=lambda: 0, sleep=sleep).wait() is None
+
+
+def test_a_step_in_a_spring_gap_moves_forward_and_one_in_an_autumn_fold_is_planned_once():
+    from pro_app.protocol.model import ReminderStep
+
+    night = (ReminderStep("night", 0, time(2, 30), during_quiet_hours=True),)
+    nyc = recipient(tz="America/New_York", lang="en")
+    # 2026-03-08 02:30 does not exist in New York: the text goes at 03:30 EDT (07:30 UTC).
+    spring = plan_visit_reminders(visit_id=1, revision=0, starts_at=datetime(2026, 3, 8, 14, 0, tzinfo=UTC),
+                                  visit_zone="America/New_York", recipients=[nyc], steps=night,
+                                  now=datetime(2026, 3, 1, tzinfo=UTC))
+    assert [s.due_at for s in spring] == [datetime(2026, 3, 8, 7, 30, tzinfo=UTC)]
+    # 2026-11-01 01:30 happens twice in New York: one text, at the first 01:30 (EDT, 05:30 UTC).
+    fold = (ReminderStep("night", 0, time(1, 30), during_quiet_hours=True),)
+    autumn = plan_visit_reminders(visit_id=1, revision=0, starts_at=datetime(2026, 11, 1, 14, 0, tzinfo=UTC),
+                                  visit_zone="America/New_York", recipients=[nyc], steps=fold,
+                                  now=datetime(2026, 10, 1, tzinfo=UTC))
+    assert [s.due_at for s in autumn] == [datetime(2026, 11, 1, 5, 30, tzinfo=UTC)]
