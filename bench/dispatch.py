@@ -47,6 +47,7 @@ from pro_app.db import db, make_engine  # noqa: E402
 from pro_app.participants.operations import enrol  # noqa: E402
 from pro_app.participants.validation import check_enrolment  # noqa: E402
 from pro_app.protocol import current_protocol  # noqa: E402
+from pro_app.questionnaires import current_instruments  # noqa: E402
 from pro_app.reminders.operations import enqueue, message_row, visit_reminder_rows  # noqa: E402
 from pro_app.scheduler import run_tick  # noqa: E402
 from pro_app.sms.models import Message, MessageState  # noqa: E402
@@ -188,7 +189,7 @@ def planning(url, samples):
             with app.test_request_context():
                 enrolment, errors = check_enrolment(raw)
                 assert not errors, errors
-                participant = enrol(session, enrolment, protocol, actor=actor, now=now,
+                participant = enrol(session, enrolment, protocol, current_instruments(), actor=actor, now=now,
                                     public_url="http://localhost")
                 # Enrolment already queued the reminders: remove them to time planning them again.
                 session.execute(delete(Message).where(Message.participant_id == participant.id,

@@ -24,6 +24,7 @@ from pro_app.participants.operations import enrol  # noqa: E402
 from pro_app.participants.validation import check_enrolment  # noqa: E402
 from pro_app.protocol import current_protocol  # noqa: E402
 from pro_app.protocol.planner import plan_schedule  # noqa: E402
+from pro_app.questionnaires import current_instruments  # noqa: E402
 
 TARGET_MS = 20.0
 LABELS = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}
@@ -45,7 +46,8 @@ def enrol_timings(url, samples):
             with app.test_request_context():
                 enrolment, errors = check_enrolment(raw)
                 assert not errors, errors
-                enrol(db.session, enrolment, protocol, actor=actor, now=now, public_url="http://localhost")
+                enrol(db.session, enrolment, protocol, current_instruments(), actor=actor, now=now,
+                      public_url="http://localhost")
                 db.session.commit()
             timings.append((time.perf_counter() - started) * 1000)
     app.extensions["pro_db"]["engine"].dispose()

@@ -39,6 +39,7 @@ def create_app(test_config=None, instance_path=None):
         i18n,
         participants,
         protocol,
+        questionnaires,
         reminders,
         scheduler,
         security,
@@ -51,6 +52,7 @@ def create_app(test_config=None, instance_path=None):
 
     db.init_app(app)
     protocol.init_app(app)
+    questionnaires.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)

@@ -14,6 +14,7 @@ from pro_app.participants.models import Participant
 from pro_app.participants.operations import enrol
 from pro_app.participants.validation import CaregiverInput, Enrolment
 from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
 from pro_app.staff.cli import create_staff
 from pro_app.visits.models import VisitStatus
 
@@ -44,7 +45,7 @@ def demo_enrolments(today):
     ]
 
 
-def load_demo(session, protocol, now, public_url):
+def load_demo(session, protocol, instruments, now, public_url):
     """Create the demo staff and families; past visits are marked done."""
     actor = Actor(label="demo")
     for email, role, phone, on_call in DEMO_STAFF:
@@ -52,7 +53,7 @@ def load_demo(session, protocol, now, public_url):
                      language="zh-CN", actor=actor, now=now)
     today = to_local(now, protocol.timezone).date()
     for enrolment in demo_enrolments(today):
-        participant = enrol(session, enrolment, protocol, actor=actor, now=now, public_url=public_url)
+        participant = enrol(session, enrolment, protocol, instruments, actor=actor, now=now, public_url=public_url)
         for visit in participant.visits:
             if visit.starts_at < now - timedelta(hours=12):
                 visit.status = VisitStatus.DONE
@@ -75,7 +76,7 @@ def demo_command(reset):
     if db.session.scalar(select(Participant.id).where(Participant.study_id.like("DEMO-%")).limit(1)):
         click.echo("demo study already loaded")
     else:
-        load_demo(db.session, current_protocol(), utcnow(), current_app.config["PUBLIC_URL"])
+        load_demo(db.session, current_protocol(), current_instruments(), utcnow(), current_app.config["PUBLIC_URL"])
         db.session.commit()
         click.echo("demo study loaded: DEMO-A01 (adult), DEMO-T02 (teenager + parent), "
                    "DEMO-C03 (child, by proxy)")

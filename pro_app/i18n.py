@@ -83,6 +83,10 @@ LABELS = {
     # replies
     "opt_out": _l("stop (opt out)"), "opt_in": _l("start (opt in)"), "help": _l("help"),
     "confirm": _l("confirm visit"), "reschedule": _l("asks for another date"), "other": _l("other"),
+    # questionnaires
+    "in_progress": _l("in progress"), "expired": _l("expired"), "superseded": _l("superseded"),
+    "questionnaire_invite": _l("questionnaire invitation"), "questionnaire_nudge": _l("questionnaire nudge"),
+    "questionnaire answered or closed": _l("questionnaire answered or closed"),
     # age groups
     "child": _l("child (under 7, by proxy)"), "adolescent": _l("adolescent (7-17)"), "adult": _l("adult"),
 }

@@ -2,6 +2,13 @@
 
 from pro_app.audit.models import AuditEvent  # noqa: F401
 from pro_app.participants.models import Contact, Participant  # noqa: F401
+from pro_app.questionnaires.models import (  # noqa: F401
+    Assignment,
+    InstrumentVersion,
+    QuestionnaireLink,
+    Response,
+    ResponseDraft,
+)
 from pro_app.sms.models import InboundMessage, Message, PhoneNumber  # noqa: F401
 from pro_app.staff.models import StaffUser  # noqa: F401
 from pro_app.visits.models import Visit  # noqa: F401

@@ -26,16 +26,20 @@ def gateway():
 
 def run_tick(now):
     """Run every due piece of work once as of `now`; return a one-line summary."""
+    from pro_app.questionnaires.operations import expire_windows
     from pro_app.sms.dispatch import dispatch
 
     config = current_app.config
+    expired = expire_windows(db.session, now)
+    db.session.commit()
     summary = dispatch(
         db.session, gateway(), now=now,
-        callback_url=config["PUBLIC_URL"].rstrip("/") + "/sms/status",
+        public_url=config["PUBLIC_URL"].rstrip("/"),
         rate=float(config["SMS_RATE"] or 0),
         batch=int(config["SMS_BATCH"]),
         lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),
     )
+    summary.add("questionnaires expired", expired)
     return f"tick {now.isoformat(timespec='seconds')}: {summary}"
 
 

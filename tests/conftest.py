@@ -14,6 +14,7 @@ from pro_app.db import db, make_engine, upgrade
 from pro_app.participants.operations import enrol
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
 from pro_app.staff.cli import create_staff
 
 PG_URL = os.environ.get("PRO_TEST_DATABASE_URL")
@@ -134,7 +135,7 @@ def make_participant(app):
         with app.test_request_context():
             enrolment, errors = check_enrolment(raw)
             assert not errors, errors
-            enrol(db.session, enrolment, current_protocol(), actor=Actor(label="test"), now=now,
+            enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=now,
                   public_url=app.config["PUBLIC_URL"])
             db.session.commit()
         return study_id
@@ -174,6 +175,18 @@ def twilio_config(fake_twilio):
         "TWILIO_BASE_URL": fake_twilio.base_url,
         "TWILIO_TIMEOUT": 1.0,
     }
+
+
+@pytest.fixture(scope="session")
+def reminders_only_protocol(tmp_path_factory):
+    """The default protocol without questionnaires, for tests about visit reminders alone."""
+    from pro_app.protocol.model import DEFAULT_FILE
+
+    text = DEFAULT_FILE.read_text()
+    head, _, _ = text.partition("\nquestionnaires:")
+    path = tmp_path_factory.mktemp("protocol") / "reminders-only.yaml"
+    path.write_text(head + "\nquestionnaires:\n  nudge_hours_before_close: 24\n  schedule: []\n")
+    return str(path)
 
 
 @pytest.fixture

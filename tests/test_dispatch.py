@@ -17,8 +17,8 @@ FAMILY = [{"phone": SHANGHAI, "name": "Grandmother", "lang": "zh-CN", "tz": "Asi
 
 
 @pytest.fixture
-def app_config(twilio_config):
-    return twilio_config
+def app_config(twilio_config, reminders_only_protocol):
+    return {**twilio_config, "PROTOCOL_FILE": reminders_only_protocol}
 
 
 def messages(app, **where):

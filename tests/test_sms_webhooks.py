@@ -34,9 +34,12 @@ FORBIDDEN = ["daratumumab", "darzalex", "leukaemia", "leukemia", "mrd", "cd38", 
 
 
 @pytest.fixture
-def app_config(twilio_config):
-    """Send through the real Twilio SDK to the fake; webhooks are checked with the fake's token."""
-    return twilio_config
+def app_config(twilio_config, reminders_only_protocol):
+    """Send through the real Twilio SDK to the fake; webhooks are checked with the fake's token.
+
+    Questionnaire invitations are left out here: these tests count visit reminders and replies.
+    """
+    return {**twilio_config, "PROTOCOL_FILE": reminders_only_protocol}
 
 
 @pytest.fixture

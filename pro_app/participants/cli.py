@@ -13,6 +13,7 @@ from pro_app.db import db
 from pro_app.participants.operations import DuplicateStudyId, enrol, study_id_taken
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
 
 CSV_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone",
                "caregiver_phone", "caregiver_lang", "caregiver_name", "caregiver_tz")
@@ -96,7 +97,8 @@ def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
             key, message = next(iter(errors.items()))
             raise click.ClickException(f"{_option_name(key)}: {message}")
     try:
-        participant = enrol(db.session, enrolment, current_protocol(), actor=Actor.command_line(),
+        participant = enrol(db.session, enrolment, current_protocol(), current_instruments(),
+                            actor=Actor.command_line(),
                             now=utcnow(), public_url=current_app.config["PUBLIC_URL"])
     except DuplicateStudyId:
         raise click.ClickException(f"STUDY_ID: {study_id} is already enrolled") from None
@@ -179,7 +181,7 @@ def import_command(file):
     now = utcnow()
     actor = Actor.command_line()
     for _line, enrolment in enrolments:
-        enrol(db.session, enrolment, current_protocol(), actor=actor, now=now,
+        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=actor, now=now,
               public_url=current_app.config["PUBLIC_URL"])
     db.session.commit()
     click.echo(f"imported {len(enrolments)} participant(s)")

@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from pro_app.audit.operations import record
 from pro_app.participants.models import Contact, ContactRole, Participant
 from pro_app.protocol.planner import plan_schedule
+from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
 from pro_app.reminders.operations import plan_participant
 from pro_app.visits.models import Visit, VisitKind
 
@@ -23,7 +24,7 @@ def study_id_taken(session, study_id):
     ) is not None
 
 
-def enrol(session, enrolment, protocol, *, actor, now, public_url):
+def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):
     """Store a participant with contacts, the protocol's visits and their texts; flush only."""
     if study_id_taken(session, enrolment.study_id):
         raise DuplicateStudyId(enrolment.study_id)
@@ -70,6 +71,7 @@ def enrol(session, enrolment, protocol, *, actor, now, public_url):
         },
     )
     plan_participant(session, participant, protocol, public_url=public_url, now=now)
+    plan_questionnaires(session, participant, protocol, instruments, now=now)
     return participant
 
 

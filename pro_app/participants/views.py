@@ -15,6 +15,7 @@ from pro_app.participants.models import Participant, ParticipantStatus
 from pro_app.participants.operations import DuplicateStudyId, enrol, set_participant_status
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 from pro_app.visits.models import OPEN_STATUSES, Visit
@@ -68,7 +69,7 @@ def new():
         enrolment, errors = check_enrolment(form.raw())
         if enrolment is not None:
             try:
-                participant = enrol(db.session, enrolment, current_protocol(),
+                participant = enrol(db.session, enrolment, current_protocol(), current_instruments(),
                                     actor=Actor.staff(current_user), now=utcnow(),
                                     public_url=current_app.config["PUBLIC_URL"])
             except DuplicateStudyId:

@@ -14,10 +14,11 @@ DEFAULT_FILE = Path(__file__).resolve().parent / "default.yaml"
 _WINDOW = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
 _CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
 _MINUTES = {"type": "integer", "minimum": 15, "maximum": 1440}
+_STUDY_DAY = {"type": "integer", "minimum": -60, "maximum": 3650, "not": {"const": 0}}
 
 SCHEMA = {
     "type": "object",
-    "required": ["version", "study", "site", "infusions", "marrow_aspirates", "reminders"],
+    "required": ["version", "study", "site", "infusions", "marrow_aspirates", "reminders", "questionnaires"],
     "additionalProperties": False,
     "properties": {
         "version": {"const": 1},
@@ -108,6 +109,59 @@ SCHEMA = {
                 },
             },
         },
+        "questionnaires": {
+            "type": "object",
+            "required": ["nudge_hours_before_close", "schedule"],
+            "additionalProperties": False,
+            "properties": {
+                "nudge_hours_before_close": {"type": "integer", "minimum": 1, "maximum": 240},
+                "schedule": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["instrument", "occasion"],
+                        "additionalProperties": False,
+                        "oneOf": [{"required": ["once"]}, {"required": ["repeat"]}, {"required": ["after_infusion"]}],
+                        "properties": {
+                            "instrument": {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,39}$"},
+                            "occasion": {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,24}$"},
+                            "once": {
+                                "type": "object",
+                                "required": ["opens_day", "closes_day"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "opens_day": _STUDY_DAY,
+                                    "closes_day": _STUDY_DAY,
+                                    "opens": _CLOCK, "closes": _CLOCK,
+                                },
+                            },
+                            "repeat": {
+                                "type": "object",
+                                "required": ["from_week", "to_week", "every_weeks", "day", "open_days"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "from_week": {"type": "integer", "minimum": 1, "maximum": 520},
+                                    "to_week": {"type": "integer", "minimum": 1, "maximum": 520},
+                                    "every_weeks": {"type": "integer", "minimum": 1, "maximum": 52},
+                                    "day": {"type": "integer", "minimum": 1, "maximum": 7},
+                                    "open_days": {"type": "integer", "minimum": 1, "maximum": 28},
+                                    "opens": _CLOCK, "closes": _CLOCK,
+                                },
+                            },
+                            "after_infusion": {
+                                "type": "object",
+                                "required": ["open_days"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "open_days": {"type": "integer", "minimum": 0, "maximum": 7},
+                                    "opens": _CLOCK, "closes": _CLOCK,
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
         "reminders": {
             "type": "object",
             "required": ["quiet_hours", "visit"],
@@ -170,6 +224,24 @@ class ReminderStep:
 
 
 @dataclass(frozen=True)
+class QuestionnaireEntry:
+    """One line of the questionnaire schedule: an instrument on one kind of occasion."""
+
+    instrument: str
+    occasion: str
+    kind: str  # once, repeat or after_infusion
+    opens_day: int = 1  # once
+    closes_day: int = 1
+    from_week: int = 1  # repeat
+    to_week: int = 1
+    every_weeks: int = 1
+    day: int = 1
+    open_days: int = 1  # repeat, after_infusion
+    opens: time = time(9, 0)
+    closes: time = time(21, 0)
+
+
+@dataclass(frozen=True)
 class Protocol:
     """Everything the planner needs, checked and typed."""
 
@@ -188,6 +260,8 @@ class Protocol:
     quiet_start: time
     quiet_end: time
     visit_reminders: tuple[ReminderStep, ...]
+    questionnaires: tuple[QuestionnaireEntry, ...] = ()
+    nudge_before_close_hours: int = 24
     source: str = ""
 
 
@@ -275,6 +349,26 @@ def _build(doc):
             raise doc.error(["reminders", "visit", i, "step"], f"step {step.step!r} appears twice")
         steps.append(step)
 
+    entries = []
+    for i, raw in enumerate(data["questionnaires"]["schedule"]):
+        kind = next(k for k in ("once", "repeat", "after_infusion") if k in raw)
+        spec = dict(raw[kind])
+        for clock_key in ("opens", "closes"):
+            if clock_key in spec:
+                spec[clock_key] = _clock(spec[clock_key])
+        entry = QuestionnaireEntry(raw["instrument"], raw["occasion"], kind, **spec)
+        if kind == "once" and (entry.closes_day, entry.closes) <= (entry.opens_day, entry.opens):
+            raise doc.error(["questionnaires", "schedule", i, kind], "the window closes before it opens")
+        if kind == "repeat" and entry.to_week < entry.from_week:
+            raise doc.error(["questionnaires", "schedule", i, kind, "to_week"], "ends before it starts")
+        if kind == "repeat" and entry.open_days > 7 * entry.every_weeks:
+            raise doc.error(["questionnaires", "schedule", i, kind, "open_days"],
+                            "windows of consecutive occasions would overlap")
+        if (entry.instrument, entry.occasion) in {(e.instrument, e.occasion) for e in entries}:
+            raise doc.error(["questionnaires", "schedule", i, "occasion"],
+                            f"{entry.instrument} already has an occasion named {entry.occasion!r}")
+        entries.append(entry)
+
     infusions = data["infusions"]
     quiet = data["reminders"]["quiet_hours"]
     return Protocol(
@@ -293,5 +387,7 @@ def _build(doc):
         quiet_start=_clock(quiet["start"]),
         quiet_end=_clock(quiet["end"]),
         visit_reminders=tuple(steps),
+        questionnaires=tuple(entries),
+        nudge_before_close_hours=data["questionnaires"]["nudge_hours_before_close"],
         source=doc.path,
     )

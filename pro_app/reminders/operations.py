@@ -39,11 +39,12 @@ def enqueue(session, rows):
 
 
 def message_row(*, key, participant_id, contact_id, phone, template, language, body, due_at, now,
-                expires_at=None, visit_id=None, ignore_quiet_hours=False):
+                expires_at=None, visit_id=None, assignment_id=None, ignore_quiet_hours=False):
     """Build one outbox row for enqueue()."""
     return {
         "dedupe_key": key, "participant_id": participant_id, "contact_id": contact_id,
-        "visit_id": visit_id, "to_phone": phone, "template": template, "language": language,
+        "visit_id": visit_id, "assignment_id": assignment_id, "to_phone": phone, "template": template,
+        "language": language,
         "body": body, "due_at": due_at, "expires_at": expires_at,
         "ignore_quiet_hours": ignore_quiet_hours, "state": MessageState.PENDING,
         "attempts": 0, "created_at": now, "updated_at": now,
@@ -104,7 +105,7 @@ def plan_participant(session, participant, protocol, *, public_url, now):
     session.flush()
 
 
-def replan_visit(session, visit, protocol, now):
+def replan_visit(session, visit, protocol, now, instruments=None):
     """Cancel a changed visit's pending reminders and plan them again; flush."""
     visit.revision += 1
     session.execute(
@@ -114,3 +115,7 @@ def replan_visit(session, visit, protocol, now):
     )
     session.flush()
     enqueue(session, visit_reminder_rows(visit, protocol, now))
+    if instruments is not None:
+        from pro_app.questionnaires.operations import replan_for_visit
+
+        replan_for_visit(session, visit, protocol, instruments, now)

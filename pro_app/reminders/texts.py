@@ -17,6 +17,17 @@ TEXTS = {
         "en": "{site}: study visit reminder for {weekday} {date} at {time}{zone_note}. {preparation}"
               "Reply 1 to confirm or 2 to ask for another date.",
     },
+    "questionnaire_invite": {
+        "zh-CN": "【{site}】您好，请在 {deadline} 前填写一份简短问卷：{link} "
+                 "如身体不适，请不要等问卷，直接联系研究团队或去急诊。",
+        "en": "{site}: please fill in a short questionnaire before {deadline}: {link} "
+              "If you feel unwell, do not wait for the questionnaire: call the study team or go to an "
+              "emergency department.",
+    },
+    "questionnaire_nudge": {
+        "zh-CN": "【{site}】提醒：问卷将在 {deadline} 截止，还没填写的话请点击：{link}",
+        "en": "{site}: reminder, the questionnaire closes at {deadline}. If you have not filled it in yet: {link}",
+    },
     "reply_help": {
         "zh-CN": "【{site}】如有疑问请致电研究团队：{phone}。紧急情况请立即前往急诊。回复 退订 或 STOP 停止接收短信。",
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from pro_app.questionnaires.operations import LINK, new_link
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
@@ -29,13 +30,17 @@ class Decision:
     reason: str | None = None
 
 
-def decide(*, now, expires_at, phone, participant_active, ignore_quiet_hours, quiet=None):
+def decide(*, now, expires_at, phone, participant_active, ignore_quiet_hours, quiet=None,
+           assignment_open=None):
     """Decide whether a due text goes now, waits for the end of quiet hours, or is dropped.
 
-    `quiet` is (zone, start, end) for patient and family texts, None for staff texts.
+    `quiet` is (zone, start, end) for patient and family texts, None for staff texts;
+    `assignment_open` is False when the questionnaire a text invites to is answered or closed.
     """
     if expires_at is not None and now >= expires_at:
         return Decision("drop", reason="stale")
+    if assignment_open is False:
+        return Decision("drop", reason="questionnaire answered or closed")
     if phone is not None and phone.opted_out_at is not None:
         return Decision("drop", reason="opted out")
     if phone is not None and phone.unreachable_at is not None:
@@ -147,17 +152,19 @@ def _quiet_of(message):
     return contact.timezone, contact.quiet_start, contact.quiet_end
 
 
-def send_one(session, message_id, gateway, *, now, owner, callback_url, limiter):
+def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
     """Decide, send and record one claimed text; commits twice (before and after sending)."""
     message = session.get(Message, message_id, populate_existing=True)
     if message is None or message.state != MessageState.SENDING or message.claimed_by != owner:
         return "skipped"
     phone = session.get(PhoneNumber, message.to_phone, populate_existing=True)
     participant = message.participant
+    assignment = message.assignment
     decision = decide(
         now=now, expires_at=message.expires_at, phone=phone,
         participant_active=participant.is_active if participant is not None else None,
         ignore_quiet_hours=message.ignore_quiet_hours, quiet=_quiet_of(message),
+        assignment_open=assignment.is_open_at(now) if assignment is not None else None,
     )
     message.updated_at = now
     if decision.action == "drop":
@@ -171,6 +178,13 @@ def send_one(session, message_id, gateway, *, now, owner, callback_url, limiter)
         session.commit()
         return "deferred"
 
+    body = message.body
+    if assignment is not None and LINK in body:
+        # The link's token exists only in the text itself; the outbox keeps it shortened,
+        # except with the console gateway, whose outbox is the demo phone's inbox.
+        token = new_link(session, assignment.id, now)
+        body = body.replace(LINK, f"{public_url}/q/{token}")
+        message.body = body if gateway.name == "console" else body.replace(token, token[:4] + "…")
     # Record the attempt before the request: after a crash this text is "unknown", never resent.
     # The update is conditional, so a claim recovered by another worker is not sent here too.
     if not mark_attempted(session, message.id, owner, now):
@@ -180,7 +194,7 @@ def send_one(session, message_id, gateway, *, now, owner, callback_url, limiter)
     set_committed_value(message, "attempted_at", now)
     # No transaction is open during the request: on SQLite it would hold the write lock.
     limiter.wait()
-    result = gateway.send(message.to_phone, message.body, status_callback=callback_url)
+    result = gateway.send(message.to_phone, body, status_callback=f"{public_url}/sms/status")
     outcome = apply_result(session, message, result, now)
     session.commit()
     return outcome
@@ -213,7 +227,7 @@ def apply_result(session, message, result, now):
     return "failed"
 
 
-def dispatch(session, gateway, *, now, callback_url, rate=0, batch=50, lease=timedelta(minutes=2),
+def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timedelta(minutes=2),
              budget_seconds=50.0):
     """Send every due text once, as of `now`; returns a summary of what happened."""
     summary = DispatchSummary()
@@ -237,5 +251,5 @@ def dispatch(session, gateway, *, now, callback_url, rate=0, batch=50, lease=tim
             if STOPPING.is_set():
                 break  # the rest are handed back to the next worker once the lease passes
             summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
-                                 callback_url=callback_url, limiter=limiter))
+                                 public_url=public_url, limiter=limiter))
     return summary

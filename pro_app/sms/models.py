@@ -44,6 +44,8 @@ class Message(Base):
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", ondelete="SET NULL"), index=True)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id", ondelete="SET NULL"),
+                                                      index=True)
     to_phone: Mapped[str] = mapped_column(String(20), index=True)
     template: Mapped[str] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(8))
@@ -68,6 +70,7 @@ class Message(Base):
 
     contact: Mapped[Contact | None] = relationship()
     participant: Mapped[Participant | None] = relationship()
+    assignment: Mapped["Assignment | None"] = relationship()  # noqa: F821
 
 
 class PhoneNumber(Base):

@@ -62,7 +62,7 @@ def _shift(visit, days, tz, new_time=None):
 
 
 def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_kinds,
-               reason, actor, now, protocol):
+               reason, actor, now, protocol, instruments=None):
     """Move one visit, optionally shifting the later ones by the same number of days.
 
     Later visits of the same kind shift with `shift_later`; later visits of other kinds
@@ -109,13 +109,13 @@ def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_k
             entity="visit", entity_id=target.id, participant_id=target.participant_id,
             before=before, after=target.snapshot(),
         )
-        replan_visit(session, target, protocol, now)
+        replan_visit(session, target, protocol, now, instruments)
         changed.append(target)
     session.flush()
     return changed
 
 
-def set_visit_status(session, visit, status, *, reason, actor, now, protocol):
+def set_visit_status(session, visit, status, *, reason, actor, now, protocol, instruments=None):
     """Mark a visit done, missed, confirmed or cancelled."""
     reason = _require_reason(reason)
     allowed = {
@@ -136,13 +136,13 @@ def set_visit_status(session, visit, status, *, reason, actor, now, protocol):
         entity="visit", entity_id=visit.id, participant_id=visit.participant_id,
         before=before, after=visit.snapshot(),
     )
-    replan_visit(session, visit, protocol, now)
+    replan_visit(session, visit, protocol, now, instruments)
     session.flush()
     return visit
 
 
 def add_visit(session, participant, *, kind, on, at, duration_minutes, label, window_days,
-              reason, actor, now, protocol):
+              reason, actor, now, protocol, instruments=None):
     """Add an unplanned visit (an extra aspirate, a replacement dose, a review)."""
     reason = _require_reason(reason)
     visit = Visit(
@@ -162,6 +162,6 @@ def add_visit(session, participant, *, kind, on, at, duration_minutes, label, wi
         session, actor=actor, now=now, reason=reason, action="visit.added", entity="visit",
         entity_id=visit.id, participant_id=participant.id, after=visit.snapshot(),
     )
-    replan_visit(session, visit, protocol, now)
+    replan_visit(session, visit, protocol, now, instruments)
     session.flush()
     return visit

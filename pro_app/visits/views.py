@@ -10,6 +10,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.views import get_participant_or_404
 from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 from pro_app.visits.forms import AddVisitForm, MoveForm, StatusForm
@@ -53,7 +54,7 @@ def move(visit_id):
             move_visit(db.session, visit, form.new_date.data, form.new_time.data,
                        shift_later=form.shift_later.data, shift_other_kinds=form.shift_other_kinds.data,
                        reason=form.reason.data, actor=Actor.staff(current_user), now=utcnow(),
-                       protocol=current_protocol())
+                       protocol=current_protocol(), instruments=current_instruments())
         except VisitChangeError as exc:
             db.session.rollback()
             form.new_date.errors = [*form.new_date.errors, str(exc.args[0])]
@@ -71,7 +72,8 @@ def status(visit_id):
     if form.validate_on_submit():
         try:
             set_visit_status(db.session, visit, VisitStatus(form.status.data), reason=form.reason.data,
-                             actor=Actor.staff(current_user), now=utcnow(), protocol=current_protocol())
+                             actor=Actor.staff(current_user), now=utcnow(), protocol=current_protocol(),
+                             instruments=current_instruments())
         except VisitChangeError as exc:
             db.session.rollback()
             form.status.errors = [*form.status.errors, str(exc.args[0])]
@@ -92,7 +94,7 @@ def new(study_id):
                       at=form.at.data, duration_minutes=form.duration_minutes.data,
                       label=form.label.data, window_days=form.window_days.data or 0,
                       reason=form.reason.data, actor=Actor.staff(current_user), now=utcnow(),
-                       protocol=current_protocol())
+                       protocol=current_protocol(), instruments=current_instruments())
         except VisitChangeError as exc:
             db.session.rollback()
             form.reason.errors = [*form.reason.errors, str(exc.args[0])]

@@ -1,4 +1,4 @@
-"""Initial schema: participants, contacts, visits, staff, the SMS outbox and the append-only audit log.
+"""Initial schema: participants, contacts, visits, staff, texts, questionnaires and the audit log.
 
 Revision ID: 0001
 Revises:
@@ -18,6 +18,18 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('instrument_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('instrument_id', sa.String(length=40), nullable=False),
+    sa.Column('version_hash', sa.String(length=64), nullable=False),
+    sa.Column('definition', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_instrument_versions')),
+    sa.UniqueConstraint('version_hash', name=op.f('uq_instrument_versions_version_hash'))
+    )
+    with op.batch_alter_table('instrument_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_instrument_versions_instrument_id'), ['instrument_id'], unique=False)
+
     op.create_table('participants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('study_id', sa.String(length=32), nullable=False),
@@ -143,12 +155,39 @@ def upgrade():
         batch_op.create_index('ix_visits_participant_starts', ['participant_id', 'starts_at'], unique=False)
         batch_op.create_index('ix_visits_status_starts', ['status', 'starts_at'], unique=False)
 
+    op.create_table('assignments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('respondent', sa.String(length=8), nullable=False),
+    sa.Column('instrument_id', sa.String(length=40), nullable=False),
+    sa.Column('occasion', sa.String(length=40), nullable=False),
+    sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('opens_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closes_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('state', sa.Enum('pending', 'in_progress', 'completed', 'expired', 'superseded', name='assignmentstate', native_enum=False, length=20), nullable=False),
+    sa.Column('completed_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_assignments_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_assignments_participant_id_participants'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_assignments_visit_id_visits'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
+    sa.UniqueConstraint('participant_id', 'contact_id', 'instrument_id', 'occasion', name=op.f('uq_assignments_participant_id'))
+    )
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_assignments_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index('ix_assignments_participant_opens', ['participant_id', 'opens_at'], unique=False)
+        batch_op.create_index('ix_assignments_state_closes', ['state', 'closes_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assignments_visit_id'), ['visit_id'], unique=False)
+
     op.create_table('messages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=120), nullable=False),
     sa.Column('participant_id', sa.Integer(), nullable=True),
     sa.Column('contact_id', sa.Integer(), nullable=True),
     sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('assignment_id', sa.Integer(), nullable=True),
     sa.Column('to_phone', sa.String(length=20), nullable=False),
     sa.Column('template', sa.String(length=40), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=False),
@@ -169,6 +208,7 @@ def upgrade():
     sa.Column('error_message', sa.String(length=200), nullable=True),
     sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_messages_assignment_id_assignments'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_messages_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_messages_participant_id_participants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_messages_visit_id_visits'), ondelete='SET NULL'),
@@ -177,26 +217,94 @@ def upgrade():
     sa.UniqueConstraint('provider_sid', name=op.f('uq_messages_provider_sid'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messages_assignment_id'), ['assignment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index('ix_messages_participant_due', ['participant_id', 'due_at'], unique=False)
         batch_op.create_index('ix_messages_state_due', ['state', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_to_phone'), ['to_phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_visit_id'), ['visit_id'], unique=False)
 
+    op.create_table('questionnaire_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('assignment_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('superseded_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_questionnaire_links_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questionnaire_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_questionnaire_links_token_hash'))
+    )
+    with op.batch_alter_table('questionnaire_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_questionnaire_links_assignment_id'), ['assignment_id'], unique=False)
+
+    op.create_table('response_drafts',
+    sa.Column('assignment_id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('answers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('section', sa.Integer(), nullable=False),
+    sa.Column('submit_key', sa.String(length=32), nullable=False),
+    sa.Column('started_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_response_drafts_assignment_id_assignments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['instrument_versions.id'], name=op.f('fk_response_drafts_version_id_instrument_versions')),
+    sa.PrimaryKeyConstraint('assignment_id', name=op.f('pk_response_drafts'))
+    )
+    op.create_table('responses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('assignment_id', sa.Integer(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('instrument_id', sa.String(length=40), nullable=False),
+    sa.Column('respondent', sa.String(length=8), nullable=False),
+    sa.Column('proxy', sa.Boolean(), nullable=False),
+    sa.Column('answers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('scores', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('started_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submit_key', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'], name=op.f('fk_responses_assignment_id_assignments'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_responses_contact_id_contacts'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_responses_participant_id_participants'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['version_id'], ['instrument_versions.id'], name=op.f('fk_responses_version_id_instrument_versions'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_responses')),
+    sa.UniqueConstraint('assignment_id', name=op.f('uq_responses_assignment_id')),
+    sa.UniqueConstraint('submit_key', name=op.f('uq_responses_submit_key'))
+    )
+    with op.batch_alter_table('responses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_responses_participant_id'), ['participant_id'], unique=False)
 
 
-    protect_audit_log()
+
+    protect_append_only()
 
 def downgrade():
-    unprotect_audit_log()
+    unprotect_append_only()
+    with op.batch_alter_table('responses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_responses_participant_id'))
+
+    op.drop_table('responses')
+    op.drop_table('response_drafts')
+    with op.batch_alter_table('questionnaire_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_questionnaire_links_assignment_id'))
+
+    op.drop_table('questionnaire_links')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_visit_id'))
         batch_op.drop_index(batch_op.f('ix_messages_to_phone'))
         batch_op.drop_index('ix_messages_state_due')
         batch_op.drop_index('ix_messages_participant_due')
         batch_op.drop_index(batch_op.f('ix_messages_contact_id'))
+        batch_op.drop_index(batch_op.f('ix_messages_assignment_id'))
 
     op.drop_table('messages')
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_assignments_visit_id'))
+        batch_op.drop_index('ix_assignments_state_closes')
+        batch_op.drop_index('ix_assignments_participant_opens')
+        batch_op.drop_index(batch_op.f('ix_assignments_contact_id'))
+
+    op.drop_table('assignments')
     with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.drop_index('ix_visits_status_starts')
         batch_op.drop_index('ix_visits_participant_starts')
@@ -223,39 +331,50 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_participants_status'))
 
     op.drop_table('participants')
+    with op.batch_alter_table('instrument_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_instrument_versions_instrument_id'))
+
+    op.drop_table('instrument_versions')
 
 
-AUDIT_GUARD_PG = """
-CREATE FUNCTION audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+#: Tables whose rows may be added but never changed or removed.
+APPEND_ONLY = ("audit_events", "responses")
+
+GUARD_FUNCTION_PG = """
+CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
-    FOR EACH ROW EXECUTE FUNCTION audit_events_refuse_change();
-CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_refuse_change();
 """
 
 
-def protect_audit_log():
-    """Make the audit log append-only in the database itself, not only in the code."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(AUDIT_GUARD_PG)
-    elif op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events "
-                f"BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: {verb} refused'); END"
-            )
+def protect_append_only():
+    """Make the audit log and submitted responses append-only in the database itself."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(GUARD_FUNCTION_PG)
+    for table in APPEND_ONLY:
+        if dialect == "postgresql":
+            op.execute(f"CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION refuse_change()")
+            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()")
+        elif dialect == "sqlite":
+            for verb in ("UPDATE", "DELETE"):
+                op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END")
 
 
-def unprotect_audit_log():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events")
-        op.execute("DROP TRIGGER IF EXISTS audit_events_no_update_delete ON audit_events")
-        op.execute("DROP FUNCTION IF EXISTS audit_events_refuse_change()")
-    elif op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
-        op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+def unprotect_append_only():
+    dialect = op.get_bind().dialect.name
+    for table in APPEND_ONLY:
+        if dialect == "postgresql":
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table}")
+        elif dialect == "sqlite":
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+    if dialect == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS refuse_change()")

@@ -1,0 +1,36 @@
+"""Questionnaires: instruments as data, assignments, the respondent's pages, responses."""
+
+from flask import current_app
+
+from pro_app import ROOT
+from pro_app.questionnaires.instruments import InstrumentError, load_instruments, wording
+
+
+def instrument_folders(app):
+    """Return the folders instruments load from: the shipped ones and a site's local ones."""
+    configured = app.config.get("QUESTIONNAIRE_DIRS")
+    if configured:
+        return [p for p in str(configured).split(":") if p]
+    return [str(ROOT / "questionnaires"), str(ROOT / "questionnaires" / "local")]
+
+
+def init_app(app):
+    """Load the instruments once and check that the protocol names only existing ones."""
+    from pro_app.questionnaires import cli, staff_views, views
+
+    instruments = load_instruments(instrument_folders(app))
+    protocol = app.extensions["pro_protocol"]
+    for entry in protocol.questionnaires:
+        if entry.instrument not in instruments:
+            raise InstrumentError(protocol.source, None, "questionnaires.schedule",
+                                  f"no instrument {entry.instrument!r} in {', '.join(instrument_folders(app))}")
+    app.extensions["pro_instruments"] = instruments
+    app.add_template_global(wording, "wording")
+    app.register_blueprint(views.bp)
+    app.register_blueprint(staff_views.bp)
+    app.cli.add_command(cli.questionnaires_cli)
+
+
+def current_instruments():
+    """Return {instrument id: Instrument} for this app."""
+    return current_app.extensions["pro_instruments"]

@@ -1,0 +1,215 @@
+"""Assignments, links, drafts and responses; callers own the transaction."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pro_app.clock import to_local
+from pro_app.participants.models import ContactRole
+from pro_app.questionnaires import answers as ans
+from pro_app.questionnaires.instruments import dump, from_stored
+from pro_app.questionnaires.models import (
+    OPEN_ASSIGNMENT,
+    Assignment,
+    AssignmentState,
+    InstrumentVersion,
+    QuestionnaireLink,
+    Response,
+    ResponseDraft,
+)
+from pro_app.questionnaires.schedule import infusion_window, plan_assignments, respondents_for
+from pro_app.reminders.operations import enqueue, message_row
+from pro_app.reminders.texts import render
+from pro_app.sms.models import Message, MessageState
+from pro_app.visits.models import VisitKind
+
+#: Where the link goes in an invitation; the token is made when the text is sent.
+LINK = "{link}"
+
+
+class AlreadySubmitted(Exception):
+    """The assignment already has its response."""
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _insert(session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _respondents(participant):
+    consenting = [c for c in participant.contacts if c.consent_at is not None and c.receives_questionnaires]
+    patient = next(((c.id, c.timezone) for c in consenting if c.role == ContactRole.PATIENT), None)
+    caregivers = [(c.id, c.timezone) for c in consenting if c.role == ContactRole.CAREGIVER]
+    return respondents_for(participant.age_group, patient, caregivers)
+
+
+def _infusions(participant):
+    return [(v.id, v.dose_number, v.local_start.date()) for v in participant.visits
+            if v.kind == VisitKind.INFUSION and v.is_open]
+
+
+def plan_participant(session, participant, protocol, instruments, *, now):
+    """Create the participant's assignments and queue their invitations; flush."""
+    def accepts(instrument_id, role):
+        instrument = instruments.get(instrument_id)
+        return instrument is not None and role in instrument.respondents
+
+    planned = plan_assignments(protocol, start=participant.start_date, respondents=_respondents(participant),
+                               infusions=_infusions(participant), accepts=accepts)
+    rows = [{
+        "participant_id": participant.id, "contact_id": p.contact_id, "respondent": p.respondent,
+        "instrument_id": p.instrument, "occasion": p.occasion, "visit_id": p.visit_id,
+        "opens_at": p.opens_at, "closes_at": p.closes_at, "state": AssignmentState.PENDING,
+        "created_at": now, "updated_at": now,
+    } for p in planned if p.closes_at > now]
+    if rows:
+        session.execute(_insert(session)(Assignment).on_conflict_do_nothing(), rows)
+    session.flush()
+    queue_invitations(session, _assignments(session, participant.id), protocol, instruments, now=now)
+
+
+def _assignments(session, participant_id):
+    return session.scalars(select(Assignment).where(Assignment.participant_id == participant_id,
+                                                    Assignment.state.in_(OPEN_ASSIGNMENT))).all()
+
+
+def queue_invitations(session, assignments, protocol, instruments, *, now, key_suffix=""):
+    """Queue an invitation when each window opens and, the first time, a nudge before it closes."""
+    nudge_before = timedelta(hours=protocol.nudge_before_close_hours)
+    rows = []
+    for a in assignments:
+        contact, lang = a.contact, a.contact.language
+        params = {"site": protocol.site_name[lang], "link": LINK,
+                  "deadline": to_local(a.closes_at, contact.timezone).strftime("%m-%d %H:%M")}
+        common = {"participant_id": a.participant_id, "contact_id": contact.id, "assignment_id": a.id,
+                  "phone": contact.phone, "language": lang, "expires_at": a.closes_at, "now": now}
+        rows.append(message_row(key=f"invite:a{a.id}{key_suffix}", template="questionnaire_invite",
+                                body=render("questionnaire_invite", lang, **params),
+                                due_at=max(a.opens_at, now), **common))
+        nudge_at = a.closes_at - nudge_before
+        if not key_suffix and nudge_at > a.opens_at + timedelta(hours=2) and nudge_at > now:
+            rows.append(message_row(key=f"nudge:a{a.id}", template="questionnaire_nudge",
+                                    body=render("questionnaire_nudge", lang, **params), due_at=nudge_at,
+                                    **common))
+    enqueue(session, rows)
+    session.flush()
+
+
+def replan_for_visit(session, visit, protocol, instruments, now):
+    """Move the after-infusion questionnaires of a changed infusion, or withdraw them."""
+    assignments = session.scalars(select(Assignment).where(
+        Assignment.visit_id == visit.id, Assignment.state == AssignmentState.PENDING)).all()
+    entries = {e.instrument: e for e in protocol.questionnaires if e.kind == "after_infusion"}
+    for a in assignments:
+        session.execute(update(Message).where(Message.assignment_id == a.id, Message.state == MessageState.PENDING)
+                        .values(state=MessageState.CANCELLED, state_reason="visit changed", updated_at=now)
+                        .execution_options(synchronize_session=False))
+        entry = entries.get(a.instrument_id)
+        if not visit.is_open or entry is None:
+            a.state, a.updated_at = AssignmentState.SUPERSEDED, now
+            continue
+        a.opens_at, a.closes_at = infusion_window(entry, visit.local_start.date(), a.contact.timezone)
+        a.updated_at = now
+    session.flush()
+    live = [a for a in assignments if a.state == AssignmentState.PENDING and a.closes_at > now]
+    queue_invitations(session, live, protocol, instruments, now=now, key_suffix=f"-r{visit.revision}")
+
+
+def expire_windows(session, now):
+    """Close assignments whose window has passed; no answers are taken after it."""
+    return session.execute(
+        update(Assignment)
+        .where(Assignment.state.in_(OPEN_ASSIGNMENT), Assignment.closes_at <= now)
+        .values(state=AssignmentState.EXPIRED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def new_link(session, assignment_id, now):
+    """Make a fresh link token for an assignment; only its hash is stored."""
+    token = secrets.token_urlsafe(24)  # 192 bits
+    session.add(QuestionnaireLink(assignment_id=assignment_id, token_hash=hash_token(token), created_at=now))
+    return token
+
+
+def find_link(session, token):
+    """Return the link for a token, or None."""
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(select(QuestionnaireLink).where(QuestionnaireLink.token_hash == hash_token(token)))
+
+
+def resend(session, assignment, protocol, instruments, *, now):
+    """Supersede the assignment's links and text the respondent a new one."""
+    session.execute(update(QuestionnaireLink).where(QuestionnaireLink.assignment_id == assignment.id,
+                                                    QuestionnaireLink.superseded_at.is_(None))
+                    .values(superseded_at=now).execution_options(synchronize_session=False))
+    queue_invitations(session, [assignment], protocol, instruments, now=now,
+                      key_suffix=f"-resend{int(now.timestamp())}")
+
+
+def version_row(session, instrument, now):
+    """Return the stored version of an instrument, storing it the first time it is used."""
+    session.execute(_insert(session)(InstrumentVersion).values(
+        instrument_id=instrument.id, version_hash=instrument.version, definition=dump(instrument),
+        created_at=now).on_conflict_do_nothing(index_elements=["version_hash"]))
+    return session.scalar(select(InstrumentVersion).where(InstrumentVersion.version_hash == instrument.version))
+
+
+def open_draft(session, assignment, instrument, now):
+    """Return the assignment's draft, starting one on the current version if there is none."""
+    draft = session.get(ResponseDraft, assignment.id)
+    if draft is None:
+        version = version_row(session, instrument, now)
+        draft = ResponseDraft(assignment_id=assignment.id, version_id=version.id, answers={}, section=0,
+                              submit_key=secrets.token_hex(16), started_at=now, updated_at=now)
+        session.add(draft)
+        if assignment.state == AssignmentState.PENDING:
+            assignment.state, assignment.updated_at = AssignmentState.IN_PROGRESS, now
+        session.flush()
+    return draft
+
+
+def draft_instrument(draft):
+    """Return the instrument version a draft is being answered on."""
+    return from_stored(draft.version.definition, draft.version.version_hash)
+
+
+def save_section(session, draft, instrument, index, form, now):
+    """Store one section's answers; return errors ({item id: message}) or {}."""
+    section = instrument.sections[index]
+    merged, errors = ans.read_section(section, form, draft.answers)
+    if errors:
+        return errors
+    draft.answers = ans.prune(instrument, merged)
+    draft.section = max(draft.section, index + 1)
+    draft.updated_at = now
+    session.flush()
+    return {}
+
+
+def submit(session, assignment, draft, instrument, submit_key, now):
+    """Store the response once; a repeated submit returns the stored one."""
+    existing = session.scalar(select(Response).where(Response.assignment_id == assignment.id))
+    if existing is not None:
+        return existing
+    if submit_key != draft.submit_key:
+        raise AlreadySubmitted()
+    answers = ans.prune(instrument, draft.answers)
+    response = Response(
+        assignment_id=assignment.id, participant_id=assignment.participant_id, contact_id=assignment.contact_id,
+        version_id=draft.version_id, instrument_id=instrument.id, respondent=assignment.respondent,
+        proxy=assignment.proxy, answers=answers, scores=ans.scores(instrument, answers),
+        started_at=draft.started_at, submitted_at=now, submit_key=draft.submit_key,
+    )
+    session.add(response)
+    assignment.state, assignment.completed_at, assignment.updated_at = AssignmentState.COMPLETED, now, now
+    session.delete(draft)
+    session.flush()
+    return response

@@ -1,0 +1,80 @@
+"""Which questionnaires are due to whom and when (pure)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pro_app.clock import local_to_utc
+from pro_app.protocol.planner import study_day_date
+
+
+@dataclass(frozen=True)
+class Respondent:
+    contact_id: int
+    role: str  # self, or proxy for a caregiver answering for the patient
+    timezone: str
+
+
+@dataclass(frozen=True)
+class PlannedAssignment:
+    instrument: str
+    occasion: str
+    contact_id: int
+    respondent: str
+    opens_at: datetime
+    closes_at: datetime
+    visit_id: int | None = None
+
+
+def respondents_for(age_group, patient, caregivers):
+    """Pick who answers: under 7 a caregiver only, 7-17 the patient and a caregiver, adults themselves.
+
+    `patient` and each caregiver are (contact id, zone) or None; the first caregiver answers as proxy.
+    """
+    out = []
+    if patient is not None and age_group in ("adolescent", "adult"):
+        out.append(Respondent(patient[0], "self", patient[1]))
+    if caregivers and age_group in ("child", "adolescent"):
+        out.append(Respondent(caregivers[0][0], "proxy", caregivers[0][1]))
+    return out
+
+
+def _window(entry, start, tz):
+    """Yield (occasion suffix, opens_at, closes_at) for a once or repeat entry."""
+    if entry.kind == "once":
+        yield "", (local_to_utc(study_day_date(start, entry.opens_day), entry.opens, tz),
+                   local_to_utc(study_day_date(start, entry.closes_day), entry.closes, tz))
+        return
+    for week in range(entry.from_week, entry.to_week + 1, entry.every_weeks):
+        day = study_day_date(start, 7 * (week - 1) + entry.day)
+        yield f"-w{week}", (local_to_utc(day, entry.opens, tz),
+                            local_to_utc(day + timedelta(days=entry.open_days), entry.closes, tz))
+
+
+def infusion_window(entry, infusion_day, tz):
+    """Return the window of an after-infusion questionnaire for an infusion on a local date."""
+    return (local_to_utc(infusion_day, entry.opens, tz),
+            local_to_utc(infusion_day + timedelta(days=entry.open_days), entry.closes, tz))
+
+
+def plan_assignments(protocol, *, start, respondents, infusions, accepts):
+    """Plan every questionnaire of the protocol for these respondents.
+
+    `infusions` is [(visit id, dose number, local date)]; `accepts(instrument, role)` tells
+    whether an instrument has wording for that respondent.
+    """
+    planned = []
+    for entry in protocol.questionnaires:
+        for r in respondents:
+            if not accepts(entry.instrument, r.role):
+                continue
+            if entry.kind == "after_infusion":
+                for visit_id, dose, day in infusions:
+                    opens, closes = infusion_window(entry, day, r.timezone)
+                    planned.append(PlannedAssignment(entry.instrument, f"{entry.occasion}-{dose}", r.contact_id,
+                                                     r.role, opens, closes, visit_id))
+                continue
+            for suffix, (opens, closes) in _window(entry, start, r.timezone):
+                planned.append(PlannedAssignment(entry.instrument, entry.occasion + suffix, r.contact_id,
+                                                 r.role, opens, closes))
+    planned.sort(key=lambda a: (a.opens_at, a.instrument, a.contact_id))
+    return planned

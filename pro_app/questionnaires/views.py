@@ -1,0 +1,199 @@
+"""The respondent's pages: from the link in a text to a submitted questionnaire."""
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from pro_app.clock import utcnow
+from pro_app.db import db
+from pro_app.extensions import limiter
+from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires import operations as ops
+from pro_app.questionnaires.answers import missing_required, visible
+from pro_app.questionnaires.models import Assignment, AssignmentState, Response, ResponseDraft
+
+bp = Blueprint("q", __name__, url_prefix="/q")
+SESSION_KEY = "q_assignment"
+
+
+@bp.after_request
+def _private(response):
+    # Links carry tokens and pages carry answers: never cached, never sent as a referrer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def link_state(link, now):
+    """Name what a link can do now: open, completed, expired, superseded or not_yet."""
+    assignment = link.assignment
+    if assignment.state == AssignmentState.COMPLETED:
+        return "completed"
+    if link.superseded_at is not None or assignment.state == AssignmentState.SUPERSEDED:
+        return "superseded"
+    if assignment.state == AssignmentState.EXPIRED or now >= assignment.closes_at:
+        return "expired"
+    if now < assignment.opens_at:
+        return "not_yet"
+    return "open"
+
+
+def _state_page(state, assignment=None):
+    codes = {"unknown": 404, "superseded": 410, "expired": 410, "completed": 200, "not_yet": 200, "closed": 410}
+    return render_template("q/state.html", state=state, a=assignment), codes.get(state, 200)
+
+
+@bp.get("/<token>")
+@limiter.limit("60 per minute")
+def entry(token):
+    """Show the start page; a GET changes nothing, so link previews cannot use a link up."""
+    link = ops.find_link(db.session, token)
+    if link is None:
+        return _state_page("unknown")
+    state = link_state(link, utcnow())
+    if state != "open":
+        return _state_page(state, link.assignment)
+    assignment = link.assignment
+    instrument = current_instruments().get(assignment.instrument_id)
+    if instrument is None:
+        abort(404)
+    return render_template("q/start.html", a=assignment, instrument=instrument, token=token,
+                           lang=_language(assignment))
+
+
+@bp.post("/<token>")
+@limiter.limit("30 per minute")
+def start(token):
+    """Start (or resume) answering, in a fresh session bound to this one assignment."""
+    link = ops.find_link(db.session, token)
+    if link is None:
+        return _state_page("unknown")
+    now = utcnow()
+    state = link_state(link, now)
+    if state != "open":
+        return _state_page(state, link.assignment)
+    assignment = link.assignment
+    instrument = current_instruments().get(assignment.instrument_id)
+    if instrument is None:
+        abort(404)
+    chosen = session.get("lang")
+    session.clear()  # a new respondent session; nothing of an earlier one carries over
+    session[SESSION_KEY] = assignment.id
+    session["lang"] = chosen or assignment.contact.language
+    ops.open_draft(db.session, assignment, instrument, now)
+    db.session.commit()
+    return redirect(url_for(".answer"), code=303)
+
+
+def _language(assignment):
+    return session.get("lang") or assignment.contact.language
+
+
+def _current():
+    """Return (assignment, draft, instrument) of this session, or a page explaining why not."""
+    assignment_id = session.get(SESSION_KEY)
+    assignment = db.session.get(Assignment, assignment_id) if isinstance(assignment_id, int) else None
+    if assignment is None:
+        return None, _state_page("no_session")
+    if assignment.state == AssignmentState.COMPLETED:
+        return None, redirect(url_for(".done"), code=303)
+    if not assignment.is_open_at(utcnow()):
+        return None, _state_page("closed", assignment)
+    draft = db.session.get(ResponseDraft, assignment.id)
+    if draft is None:
+        return None, _state_page("no_session")
+    return (assignment, draft, ops.draft_instrument(draft)), None
+
+
+def _section_page(assignment, draft, instrument, index, errors=None, form=None, code=200):
+    section = instrument.sections[index]
+    shown = [item for item in section.items
+             if visible(item, draft.answers) or item.show_if.item in {i.id for i in section.items}]
+    return render_template(
+        "q/section.html", a=assignment, instrument=instrument, section=section, index=index, items=shown,
+        answers=draft.answers, errors=errors or {}, form=form, total=len(instrument.sections),
+        reached=draft.section, lang=_language(assignment),
+    ), code
+
+
+@bp.get("/answer")
+def answer():
+    found, page = _current()
+    if page is not None:
+        return page
+    assignment, draft, instrument = found
+    index = request.args.get("s", type=int)
+    if index is None:
+        index = draft.section
+    if index >= len(instrument.sections):
+        return redirect(url_for(".review"), code=303)
+    index = max(0, min(index, draft.section))
+    return _section_page(assignment, draft, instrument, index)
+
+
+@bp.post("/answer")
+def save():
+    found, page = _current()
+    if page is not None:
+        return page
+    assignment, draft, instrument = found
+    index = request.form.get("s", type=int)
+    if index is None or not 0 <= index < len(instrument.sections) or index > draft.section:
+        return _state_page("bad_request"), 400
+    errors = ops.save_section(db.session, draft, instrument, index, request.form, utcnow())
+    if errors:
+        db.session.rollback()
+        return _section_page(assignment, draft, instrument, index, errors=errors, form=request.form, code=400)
+    db.session.commit()
+    if index + 1 >= len(instrument.sections):
+        return redirect(url_for(".review"), code=303)
+    return redirect(url_for(".answer", s=index + 1), code=303)
+
+
+@bp.get("/review")
+def review():
+    found, page = _current()
+    if page is not None:
+        return page
+    assignment, draft, instrument = found
+    if draft.section < len(instrument.sections):
+        return redirect(url_for(".answer"), code=303)
+    return render_template("q/review.html", a=assignment, instrument=instrument, answers=draft.answers,
+                           missing=missing_required(instrument, draft.answers), draft=draft,
+                           lang=_language(assignment))
+
+
+@bp.post("/submit")
+def submit():
+    assignment_id = session.get(SESSION_KEY)
+    key = request.form.get("submit_key", "")
+    if not isinstance(assignment_id, int) or not key:
+        return _state_page("no_session")
+    done = db.session.scalar(select(Response).where(Response.assignment_id == assignment_id))
+    if done is not None:
+        # A double tap or a resubmitted form: the answers are already stored, once.
+        return redirect(url_for(".done"), code=303)
+    found, page = _current()
+    if page is not None:
+        return page
+    assignment, draft, instrument = found
+    if missing_required(instrument, draft.answers):
+        return redirect(url_for(".review"), code=303)
+    try:
+        ops.submit(db.session, assignment, draft, instrument, key, utcnow())
+    except ops.AlreadySubmitted:
+        db.session.rollback()
+        return _state_page("bad_request"), 400
+    db.session.commit()
+    return redirect(url_for(".done"), code=303)
+
+
+@bp.get("/done")
+def done():
+    assignment_id = session.get(SESSION_KEY)
+    response = (db.session.scalar(select(Response).where(Response.assignment_id == assignment_id))
+                if isinstance(assignment_id, int) else None)
+    if response is None:
+        return _state_page("no_session")
+    return render_template("q/done.html", a=response.assignment, response=response,
+                           lang=_language(response.assignment))
+

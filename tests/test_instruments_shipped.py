@@ -1,0 +1,204 @@
+"""The instruments shipped in questionnaires/ load cleanly and say what the study needs (no database)."""
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pro_app.questionnaires.answers import scores, visible
+from pro_app.questionnaires.instruments import check_file, instrument_files, load_instruments, wording
+
+FOLDER = Path(__file__).resolve().parent.parent / "questionnaires"
+FILES = instrument_files([FOLDER])  # the shipped files only: not local/
+LANGS = ("zh-CN", "en")
+FORBIDDEN = ["daratumumab", "darzalex", "达雷妥尤单抗", "leukaemia", "leukemia", "白血病", "cd38",
+             "pro-ctcae", "eortc", "pedsql", "promis", "eq-5d"]
+EXPECTED = {"baseline", "post-infusion", "quality-of-life", "symptom-check"}
+RED_FLAGS = {"breathing", "throat_swelling", "chest_heart", "fainting", "bleeding", "confusion", "vision"}
+MAX_ITEMS_PER_SCREEN = 6
+# A radio option on a 360-px screen holds about 16 Chinese characters or 32 Latin ones on a line.
+MAX_LABEL_WIDTH = 32
+
+
+def _width(text):
+    """Display width: 2 for a Chinese (wide or full-width) character, 1 for anything else."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _load(instrument_id):
+    return {i.id: i for i in (check_file(p)[0] for p in FILES)}[instrument_id]
+
+
+def _strings(node):
+    """Every string anywhere in a loaded YAML document (keys included)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _wordings(node, where="$"):
+    """Every wording (a {zh-CN, en} text, possibly under self/proxy) with where it sits."""
+    if isinstance(node, dict):
+        if set(node) & {"zh-CN", "en"}:
+            yield where, node
+            return
+        for key, value in node.items():
+            yield from _wordings(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _wordings(value, f"{where}[{i}]")
+
+
+def test_the_expected_instruments_are_shipped():
+    assert FILES, f"no instrument files in {FOLDER}"
+    assert {check_file(p)[0].id for p in FILES} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_file_passes_check_with_no_errors(path):
+    instrument, errors = check_file(path)
+    assert errors == [], "\n".join(map(str, errors))
+    assert instrument.items()
+
+
+def test_instrument_ids_are_unique():
+    ids = [check_file(p)[0].id for p in FILES]
+    assert len(ids) == len(set(ids))
+    assert set(load_instruments([FOLDER])) == set(ids)  # raises on a duplicate
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_wording_has_both_languages(path):
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    found = list(_wordings(data))
+    assert found
+    for where, text in found:
+        for lang in LANGS:
+            assert isinstance(text.get(lang), str) and text[lang].strip(), f"{path.name} {where}: no {lang}"
+    instrument = check_file(path)[0]
+    for item in instrument.items():
+        for respondent in instrument.respondents:
+            for lang in LANGS:
+                assert wording(item.text, respondent, lang).strip(), (item.id, respondent, lang)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_question_has_its_own_caregiver_wording(path):
+    instrument = check_file(path)[0]
+    assert set(instrument.respondents) == {"self", "proxy"}
+    for item in instrument.items():
+        assert set(item.text) == {"self", "proxy"}, f"{item.id}: one wording for patient and caregiver"
+        assert any(item.text["self"][lang] != item.text["proxy"][lang] for lang in LANGS), item.id
+    sample = instrument.items()[0]
+    assert "孩子" in wording(sample.text, "proxy", "zh-CN")
+    assert "child" in wording(sample.text, "proxy", "en")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_forbidden_words(path):
+    text = path.read_text(encoding="utf-8")
+    strings = list(_strings(yaml.safe_load(text))) + [text]  # the raw text covers comments too
+    for s in strings:
+        lowered = s.lower()
+        for word in FORBIDDEN:
+            assert word.lower() not in lowered, f"{path.name}: {word!r} in {s[:80]!r}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_screens_and_answer_labels_stay_small(path):
+    instrument = check_file(path)[0]
+    for section in instrument.sections:
+        assert len(section.items) <= MAX_ITEMS_PER_SCREEN, section.id
+    for item in instrument.items():
+        for _value, label in item.choices:
+            for respondent in ("self", "proxy"):
+                for lang in LANGS:
+                    assert _width(wording(label, respondent, lang)) <= MAX_LABEL_WIDTH, (item.id, label)
+
+
+@pytest.mark.parametrize("instrument_id", ["post-infusion", "symptom-check"])
+def test_fever_and_red_flag_alerts(instrument_id):
+    instrument = _load(instrument_id)
+    fever = [a for a in instrument.alerts if a.when is not None and a.when.gte == 38.0]
+    assert len(fever) == 1 and fever[0].severity == "red"
+    temperature = instrument.item(fever[0].when.item)
+    assert temperature.type == "number" and temperature.unit == "temperature"
+    assert not temperature.required
+    assert any(a.any_red_flag and a.severity == "red" for a in instrument.alerts)
+    assert {i.id for i in instrument.items() if i.red_flag} == RED_FLAGS
+    assert all(instrument.item(i).type == "yesno" for i in RED_FLAGS)
+
+
+@pytest.mark.parametrize("instrument_id", ["post-infusion", "symptom-check"])
+def test_every_severity_item_has_amber_and_red_alerts(instrument_id):
+    instrument = _load(instrument_id)
+    severity_items = [i.id for i in instrument.items() if i.id.endswith("_severity")]
+    assert len(severity_items) >= 5
+    rules = {(a.when.item, a.when.values, a.severity) for a in instrument.alerts if a.when is not None}
+    for item_id in severity_items:
+        assert instrument.item(item_id).show_if is not None, item_id
+        assert (item_id, (3,), "amber") in rules, item_id
+        assert (item_id, (4,), "red") in rules, item_id
+        assert dict(instrument.item(item_id).choices)[3]["en"] == "Severe"
+        assert dict(instrument.item(item_id).choices)[4]["en"] == "Very severe"
+
+
+def test_symptom_check_worsening_alerts_cover_every_severity_item():
+    instrument = _load("symptom-check")
+    severity_items = {i.id for i in instrument.items() if i.id.endswith("_severity")}
+    assert len(severity_items) == 8
+    worsening = [a for a in instrument.alerts if a.worsening]
+    assert all(a.severity == "amber" and a.worsening["by"] == 2 for a in worsening)
+    assert {i for a in worsening for i in a.worsening["items"]} == severity_items
+
+
+def test_symptom_check_asks_severity_only_when_the_symptom_happened():
+    instrument = _load("symptom-check")
+    severity = instrument.item("pain_severity")
+    assert not visible(severity, {"pain_frequency": 0})
+    assert visible(severity, {"pain_frequency": 1})
+    assert not visible(instrument.item("pain_interference"), {"pain_frequency": 0})
+    none = {i.id: 0 for i in instrument.items() if i.id.endswith("_frequency")}
+    assert scores(instrument, none) == {"symptom_frequency": 0.0, "symptom_severity": None}
+
+
+def test_post_infusion_asks_how_bad_only_after_a_yes():
+    instrument = _load("post-infusion")
+    for symptom in ("chills", "rash", "cough_nose", "headache", "nausea"):
+        severity = instrument.item(f"{symptom}_severity")
+        assert not visible(severity, {symptom: False})
+        assert visible(severity, {symptom: True})
+    note = instrument.item("anything_else")
+    assert note.type == "text" and not note.required and note.max_length == 500
+
+
+def test_quality_of_life_global_score_and_drop_alerts():
+    instrument = _load("quality-of-life")
+    by_id = {s.id: s for s in instrument.scores}
+    assert "global" in by_id
+    assert by_id["global"].method == "linear" and by_id["global"].higher_is_better
+    drops = {a.score_drop["score"]: a for a in instrument.alerts if a.score_drop}
+    assert drops["global"].severity == "amber" and drops["global"].score_drop["by"] == 10
+    assert drops["physical"].severity == "amber" and drops["physical"].score_drop["by"] == 10
+    assert 12 <= len(instrument.items()) <= 16
+
+
+def test_quality_of_life_scores_put_the_best_answers_at_100():
+    """Every answer list is coded best-highest, so 100 means the best answers (see the file)."""
+    instrument = _load("quality-of-life")
+    best = {i.id: (max(v for v, _ in i.choices) if i.choices else 10) for i in instrument.items()}
+    worst = {i.id: (min(v for v, _ in i.choices) if i.choices else 0) for i in instrument.items()}
+    # The best answer is the one listed first for "how hard/how much" lists, e.g. "Not hard" = 4.
+    assert dict(instrument.item("walking").choices)[4]["en"] == "Not hard"
+    assert dict(instrument.item("worried").choices)[4]["en"] == "Never"
+    assert dict(instrument.item("good_mood").choices)[4]["en"] == "Most of the time"
+    assert scores(instrument, best) == {"physical": 100.0, "emotional": 100.0, "social": 100.0, "global": 100.0}
+    assert scores(instrument, worst) == {"physical": 0.0, "emotional": 0.0, "social": 0.0, "global": 0.0}
+    assert scores(instrument, {"overall_life": 7})["global"] == 70.0
