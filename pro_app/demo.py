@@ -1,6 +1,7 @@
 """pro-app demo: a small study to explore, with staff logins and families at every stage."""
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import current_app
@@ -15,6 +16,10 @@ from pro_app.participants.operations import enrol
 from pro_app.participants.validation import CaregiverInput, Enrolment
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires import operations as ops
+from pro_app.questionnaires.answers import visible
+from pro_app.questionnaires.models import Assignment
+from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
 from pro_app.staff.cli import create_staff
 from pro_app.visits.models import VisitStatus
 
@@ -46,18 +51,58 @@ def demo_enrolments(today):
 
 
 def load_demo(session, protocol, instruments, now, public_url):
-    """Create the demo staff and families; past visits are marked done."""
+    """Create the demo staff and families; past visits are done, most past questionnaires answered."""
     actor = Actor(label="demo")
     for email, role, phone, on_call in DEMO_STAFF:
         create_staff(session, email, role, DEMO_PASSWORD, phone=phone, on_call=on_call,
                      language="zh-CN", actor=actor, now=now)
     today = to_local(now, protocol.timezone).date()
+    rng = random.Random(2026)
     for enrolment in demo_enrolments(today):
         participant = enrol(session, enrolment, protocol, instruments, actor=actor, now=now, public_url=public_url)
         for visit in participant.visits:
             if visit.starts_at < now - timedelta(hours=12):
                 visit.status = VisitStatus.DONE
+        answer_the_past(session, participant, protocol, instruments, now, rng)
     session.flush()
+
+
+def answer_the_past(session, participant, protocol, instruments, now, rng):
+    """Give a participant who started before today a history: most windows answered, some missed."""
+    since = datetime.combine(participant.start_date, datetime.min.time(), tzinfo=UTC) - timedelta(days=10)
+    plan_questionnaires(session, participant, protocol, instruments, now=now, since=since)
+    past = session.scalars(select(Assignment).where(Assignment.participant_id == participant.id,
+                                                    Assignment.closes_at <= now)).all()
+    for assignment in past:
+        if rng.random() < 0.15:
+            continue  # missed: the next tick marks it expired
+        instrument = instruments[assignment.instrument_id]
+        answered_at = assignment.opens_at + timedelta(hours=rng.randint(1, 20))
+        draft = ops.open_draft(session, assignment, instrument, answered_at)
+        draft.answers = plausible_answers(instrument, rng)
+        ops.submit(session, assignment, draft, instrument, draft.submit_key, answered_at)
+
+
+def plausible_answers(instrument, rng):
+    """Answer an instrument the way a mostly well participant might (demo data only)."""
+    answers = {}
+    for item in instrument.items():
+        if not visible(item, answers):
+            continue
+        if item.type == "single":
+            values = [v for v, _label in item.choices]
+            answers[item.id] = values[min(len(values) - 1, int(rng.expovariate(1.5)))]
+        elif item.type == "yesno":
+            answers[item.id] = rng.random() < 0.1 and not item.red_flag
+        elif item.type == "rating":
+            answers[item.id] = rng.randint(6, 9)
+        elif item.type == "number" and item.unit == "temperature":
+            answers[item.id] = round(rng.uniform(36.3, 37.4), 1)
+        elif item.type == "number":
+            answers[item.id] = item.min
+        elif item.type == "multiple" and item.required:
+            answers[item.id] = [item.choices[0][0]]
+    return answers
 
 
 @click.command("demo")

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
+from pro_app.questionnaires.models import Response
 from pro_app.staff.models import StaffUser
 from pro_app.visits.models import Visit
 
@@ -122,6 +123,10 @@ def test_demo_loads_once_and_prints_the_login(app, runner):
         assert ids == ["DEMO-A01", "DEMO-C03", "DEMO-T02"]
         child = db.session.scalar(select(Participant).where(Participant.study_id == "DEMO-C03"))
         assert child.age_group == "child" and all(not c.is_patient for c in child.contacts)
+        adult = db.session.scalar(select(Participant).where(Participant.study_id == "DEMO-A01"))
+        responses = db.session.scalars(select(Response).where(Response.participant_id == adult.id)).all()
+        assert len(responses) >= 5 and {r.instrument_id for r in responses} >= {"symptom-check", "post-infusion"}
+        assert all(r.scores is not None for r in responses)
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 0 and "already loaded" in again.output
     assert counts(app)[0] == 3

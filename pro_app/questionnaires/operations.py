@@ -54,8 +54,8 @@ def _infusions(participant):
             if v.kind == VisitKind.INFUSION and v.is_open]
 
 
-def plan_participant(session, participant, protocol, instruments, *, now):
-    """Create the participant's assignments and queue their invitations; flush."""
+def plan_participant(session, participant, protocol, instruments, *, now, since=None):
+    """Create the participant's assignments (windows closing after `since`, default now); flush."""
     def accepts(instrument_id, role):
         instrument = instruments.get(instrument_id)
         return instrument is not None and role in instrument.respondents
@@ -67,7 +67,7 @@ def plan_participant(session, participant, protocol, instruments, *, now):
         "instrument_id": p.instrument, "occasion": p.occasion, "visit_id": p.visit_id,
         "opens_at": p.opens_at, "closes_at": p.closes_at, "state": AssignmentState.PENDING,
         "created_at": now, "updated_at": now,
-    } for p in planned if p.closes_at > now]
+    } for p in planned if p.closes_at > (since or now)]
     if rows:
         session.execute(_insert(session)(Assignment).on_conflict_do_nothing(), rows)
     session.flush()
