@@ -24,7 +24,7 @@ from pro_app.questionnaires.schedule import infusion_window, plan_assignments, r
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
-from pro_app.visits.models import VisitKind
+from pro_app.visits.models import VisitKind, VisitStatus
 
 #: Where the link goes in an invitation; the token is made when the text is sent.
 LINK = "{link}"
@@ -51,7 +51,7 @@ def _respondents(participant):
 
 def _infusions(participant):
     return [(v.id, v.dose_number, v.local_start.date()) for v in participant.visits
-            if v.kind == VisitKind.INFUSION and v.is_open]
+            if v.kind == VisitKind.INFUSION and (v.is_open or v.status == VisitStatus.DONE)]
 
 
 def plan_participant(session, participant, protocol, instruments, *, now, since=None):
