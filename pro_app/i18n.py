@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from babel.dates import format_datetime, format_skeleton
-from flask import Blueprint, redirect, request, session
+from flask import Blueprint, g, redirect, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -23,6 +23,8 @@ def select_language():
         return chosen
     if getattr(current_user, "is_authenticated", False) and current_user.language in LOCALES:
         return current_user.language
+    if g.get("respondent_language") in LOCALES:
+        return g.respondent_language
     return request.accept_languages.best_match(list(LOCALES), default="zh-CN")
 
 
@@ -54,8 +56,11 @@ def init_app(app):
 
     @app.context_processor
     def _language():
-        return {"page_lang": select_language(), "label": label, "local_dt": local_dt,
-                "month_name": month_name}
+        from pro_app.protocol import current_protocol
+
+        lang = select_language()
+        return {"page_lang": lang, "label": label, "local_dt": local_dt, "month_name": month_name,
+                "site_name": current_protocol().site_name[lang]}
 
 
 

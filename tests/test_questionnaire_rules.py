@@ -75,7 +75,8 @@ def instrument(tmp_path):
     ("show_if: {item: nausea, equals: true}", "show_if: {item: vomiting, equals: true}",
      "refers to item 'vomiting', which does not exist before it", "nausea_severity"),
     ("id: dress,", "id: walk,", "duplicate id", "walk"),
-    ("choices: severity, text: {zh-CN: 走路", "choices: pain, text: {zh-CN: 走路", "no choice list named 'pain'", "walk"),
+    ("choices: severity, text: {zh-CN: 走路", "choices: pain, text: {zh-CN: 走路",
+     "no choice list named 'pain'", "walk"),
     ("show_if: {item: nausea, equals: true}", "show_if: {item: nausea, equals: 7}", "'nausea' has no answer 7",
      "nausea_severity"),
     ("min: 34, max: 43", "min: 43, max: 34", "min must be below max", "temperature"),
@@ -90,7 +91,8 @@ def test_check_names_file_line_item_and_reason(tmp_path, old, new, reason, item)
     message = str(errors[0])
     assert message.startswith(f"{path}:") and reason in message and repr(item) in message
     line = int(message.split(":")[1])
-    assert item in path.read_text().splitlines()[line - 1] or new.split(",")[0] in path.read_text().splitlines()[line - 1]
+    text = path.read_text().splitlines()[line - 1]
+    assert item in text or new.split(",")[0] in text
 
 
 def test_yaml_and_schema_errors_are_reported(tmp_path):

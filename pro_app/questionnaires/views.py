@@ -1,11 +1,12 @@
 """The respondent's pages: from the link in a text to a submitted questionnaire."""
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
+from pro_app.i18n import select_language
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
@@ -38,6 +39,8 @@ def link_state(link, now):
 
 
 def _state_page(state, assignment=None):
+    if assignment is not None:
+        _language(assignment)
     codes = {"unknown": 404, "superseded": 410, "expired": 410, "completed": 200, "not_yet": 200, "closed": 410}
     return render_template("q/state.html", state=state, a=assignment), codes.get(state, 200)
 
@@ -78,14 +81,17 @@ def start(token):
     chosen = session.get("lang")
     session.clear()  # a new respondent session; nothing of an earlier one carries over
     session[SESSION_KEY] = assignment.id
-    session["lang"] = chosen or assignment.contact.language
+    if chosen:
+        session["lang"] = chosen
     ops.open_draft(db.session, assignment, instrument, now)
     db.session.commit()
     return redirect(url_for(".answer"), code=303)
 
 
 def _language(assignment):
-    return session.get("lang") or assignment.contact.language
+    """Use the respondent's language unless they chose another on the page."""
+    g.respondent_language = assignment.contact.language
+    return select_language()
 
 
 def _current():
