@@ -32,6 +32,7 @@ def create_app(test_config=None, instance_path=None):
     logging.getLogger("twilio").setLevel(logging.WARNING)
 
     from pro_app import (
+        alerts,
         audit,
         cli,
         demo,
@@ -61,6 +62,7 @@ def create_app(test_config=None, instance_path=None):
     participants.init_app(app)
     visits.init_app(app)
     audit.init_app(app)
+    alerts.init_app(app)
     reminders.init_app(app)
     sms.init_app(app)
     scheduler.init_app(app)

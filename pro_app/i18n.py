@@ -60,6 +60,7 @@ def init_app(app):
 
         lang = select_language()
         return {"page_lang": lang, "label": label, "local_dt": local_dt, "month_name": month_name,
+                "duration": duration,
                 "site_name": current_protocol().site_name[lang]}
 
 
@@ -92,6 +93,11 @@ LABELS = {
     "in_progress": _l("in progress"), "expired": _l("expired"), "superseded": _l("superseded"),
     "questionnaire_invite": _l("questionnaire invitation"), "questionnaire_nudge": _l("questionnaire nudge"),
     "questionnaire answered or closed": _l("questionnaire answered or closed"),
+    # alerts
+    "red": _l("red"), "amber": _l("amber"), "open": _l("open"), "acknowledged": _l("acknowledged"),
+    "resolved": _l("resolved"), "staff_alert": _l("staff alert"),
+    "called_patient": _l("called the patient"), "advised_hospital_visit": _l("advised a hospital visit"),
+    "contacted_investigator": _l("contacted the investigator"), "no_action_needed": _l("no action needed"),
     # age groups
     "child": _l("child (under 7, by proxy)"), "adolescent": _l("adolescent (7-17)"), "adult": _l("adult"),
 }
@@ -110,3 +116,16 @@ def local_dt(instant, tz, pattern="yyyy-MM-dd EEE HH:mm"):
 def month_name(local):
     """Format a month heading such as 'March 2026' or '2026年3月'."""
     return format_skeleton("yMMMM", local.date(), locale=select_locale())
+
+
+def duration(delta):
+    """Say how long, in the page language: '2 h 05 min', '3 d 4 h'."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return _l("%(d)d d %(h)d h", d=days, h=hours)
+    if hours:
+        return _l("%(h)d h %(m)s min", h=hours, m=f"{minutes:02d}")
+    return _l("%(m)d min", m=minutes)
+

@@ -1,5 +1,6 @@
 """Import every model so that the metadata knows all tables."""
 
+from pro_app.alerts.models import Alert, AlertOccurrence  # noqa: F401
 from pro_app.audit.models import AuditEvent  # noqa: F401
 from pro_app.participants.models import Contact, Participant  # noqa: F401
 from pro_app.questionnaires.models import (  # noqa: F401

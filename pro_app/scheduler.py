@@ -26,11 +26,15 @@ def gateway():
 
 def run_tick(now):
     """Run every due piece of work once as of `now`; return a one-line summary."""
+    from pro_app import alerts
+    from pro_app.alerts.operations import escalate, missed_questionnaires
     from pro_app.questionnaires.operations import expire_windows
     from pro_app.sms.dispatch import dispatch
 
     config = current_app.config
     expired = expire_windows(db.session, now)
+    missed_questionnaires(db.session, expired, now=now, **alerts.context())
+    escalated = escalate(db.session, now=now, **alerts.context())
     db.session.commit()
     summary = dispatch(
         db.session, gateway(), now=now,
@@ -39,7 +43,8 @@ def run_tick(now):
         batch=int(config["SMS_BATCH"]),
         lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),
     )
-    summary.add("questionnaires expired", expired)
+    summary.add("questionnaires expired", len(expired))
+    summary.add("alerts escalated", escalated)
     return f"tick {now.isoformat(timespec='seconds')}: {summary}"
 
 

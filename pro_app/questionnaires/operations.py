@@ -122,13 +122,14 @@ def replan_for_visit(session, visit, protocol, instruments, now):
 
 
 def expire_windows(session, now):
-    """Close assignments whose window has passed; no answers are taken after it."""
-    return session.execute(
+    """Close assignments whose window has passed (no answers are taken after it); return their ids."""
+    return session.scalars(
         update(Assignment)
         .where(Assignment.state.in_(OPEN_ASSIGNMENT), Assignment.closes_at <= now)
         .values(state=AssignmentState.EXPIRED, updated_at=now)
+        .returning(Assignment.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).all()
 
 
 def new_link(session, assignment_id, now):

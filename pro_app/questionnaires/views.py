@@ -3,6 +3,9 @@
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from pro_app import alerts
+from pro_app.alerts.models import AlertOccurrence
+from pro_app.alerts.operations import assess_response, pending_keys_to_ids
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
@@ -11,6 +14,8 @@ from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
 from pro_app.questionnaires.models import Assignment, AssignmentState, Response, ResponseDraft
+from pro_app.scheduler import gateway
+from pro_app.sms.dispatch import send_now
 
 bp = Blueprint("q", __name__, url_prefix="/q")
 SESSION_KEY = "q_assignment"
@@ -41,7 +46,8 @@ def link_state(link, now):
 def _state_page(state, assignment=None):
     if assignment is not None:
         _language(assignment)
-    codes = {"unknown": 404, "superseded": 410, "expired": 410, "completed": 200, "not_yet": 200, "closed": 410}
+    codes = {"unknown": 404, "superseded": 410, "expired": 410, "completed": 200, "not_yet": 200, "closed": 410,
+             "bad_request": 400}
     return render_template("q/state.html", state=state, a=assignment), codes.get(state, 200)
 
 
@@ -144,7 +150,7 @@ def save():
     assignment, draft, instrument = found
     index = request.form.get("s", type=int)
     if index is None or not 0 <= index < len(instrument.sections) or index > draft.section:
-        return _state_page("bad_request"), 400
+        return _state_page("bad_request", assignment)
     errors = ops.save_section(db.session, draft, instrument, index, request.form, utcnow())
     if errors:
         db.session.rollback()
@@ -184,12 +190,19 @@ def submit():
     assignment, draft, instrument = found
     if missing_required(instrument, draft.answers):
         return redirect(url_for(".review"), code=303)
+    now = utcnow()
     try:
-        ops.submit(db.session, assignment, draft, instrument, key, utcnow())
+        response = ops.submit(db.session, assignment, draft, instrument, key, now)
     except ops.AlreadySubmitted:
         db.session.rollback()
-        return _state_page("bad_request"), 400
+        return _state_page("bad_request", assignment)
+    # Alerts and their texts are written in the same transaction as the response.
+    _findings, keys = assess_response(db.session, response, instrument, now=now, **alerts.context())
     db.session.commit()
+    if keys:
+        # Red: try to reach the nurse now rather than at the next tick.
+        send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
+                 public_url=alerts.context()["public_url"])
     return redirect(url_for(".done"), code=303)
 
 
@@ -200,6 +213,8 @@ def done():
                 if isinstance(assignment_id, int) else None)
     if response is None:
         return _state_page("no_session")
-    return render_template("q/done.html", a=response.assignment, response=response,
-                           lang=_language(response.assignment))
+    red = db.session.scalar(select(AlertOccurrence.id).where(AlertOccurrence.response_id == response.id,
+                                                             AlertOccurrence.severity == "red").limit(1))
+    return render_template("q/done.html", a=response.assignment, response=response, red=red is not None,
+                           hotline=alerts.context()["protocol"].site_phone, lang=_language(response.assignment))
 

@@ -28,6 +28,10 @@ TEXTS = {
         "zh-CN": "【{site}】提醒：问卷将在 {deadline} 截止，还没填写的话请点击：{link}",
         "en": "{site}: reminder, the questionnaire closes at {deadline}. If you have not filled it in yet: {link}",
     },
+    "staff_alert": {
+        "zh-CN": "【{site}】{severity}警报 {study_id}（级别 {level}）：请查看 {url}",
+        "en": "{site}: {severity} alert {study_id} (level {level}): {url}",
+    },
     "reply_help": {
         "zh-CN": "【{site}】如有疑问请致电研究团队：{phone}。紧急情况请立即前往急诊。回复 退订 或 STOP 停止接收短信。",
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "

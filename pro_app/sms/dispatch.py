@@ -113,11 +113,12 @@ def drop_stale(session, now):
     ).values(state=MessageState.SUPPRESSED, state_reason="stale", updated_at=now))
 
 
-def claim(session, now, limit, owner, stamp=None):
+def claim(session, now, limit, owner, stamp=None, ids=None):
     """Atomically take up to `limit` texts due by `now` for `owner`; never two workers the same."""
     due = (
         select(Message.id)
-        .where(Message.state == MessageState.PENDING, Message.due_at <= now)
+        .where(Message.state == MessageState.PENDING, Message.due_at <= now,
+               *([Message.id.in_(ids)] if ids is not None else []))
         .order_by(Message.due_at, Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -253,3 +254,13 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
             summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
                                  public_url=public_url, limiter=limiter))
     return summary
+
+
+def send_now(session, gateway, ids, *, now, public_url):
+    """Send these texts at once (a red alert right after its commit); the scheduler is the safety net."""
+    owner = secrets.token_hex(16)
+    claimed = claim(session, now, len(ids), owner, ids=list(ids))
+    session.commit()
+    return [send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
+                     limiter=RateLimiter(0)) for message_id in claimed]
+

@@ -24,6 +24,7 @@ def opt_out(session, phone, *, source, now, actor=SYSTEM):
         row.opted_out_at, row.opt_out_source, row.updated_at = now, source, now
         record(session, actor=actor, action="phone.opted_out", entity="phone", now=now,
                after={"phone": phone, "source": source})
+        _alert(session, phone, "opted out", now)
     return row
 
 
@@ -46,6 +47,7 @@ def mark_unreachable(session, phone, *, code, now):
         row.unreachable_at, row.unreachable_code, row.updated_at = now, code, now
         record(session, actor=SYSTEM, action="phone.unreachable", entity="phone", now=now,
                after={"phone": phone, "error_code": code})
+        _alert(session, phone, "unreachable", now, code)
     return row
 
 
@@ -59,3 +61,12 @@ def mark_reachable(session, phone, *, now):
         record(session, actor=SYSTEM, action="phone.reachable", entity="phone", now=now,
                before=before, after={"phone": phone})
     return row
+
+
+def _alert(session, phone, reason, now, code=None):
+    """Tell the study team that a family can no longer be reached by text."""
+    from pro_app import alerts
+    from pro_app.alerts.operations import unreachable_contact
+
+    unreachable_contact(session, phone, reason, now=now, error_code=code, **alerts.context())
+

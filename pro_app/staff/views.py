@@ -22,7 +22,7 @@ def _login_limit():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("staff.login"))
-    return redirect(url_for("participants.index"))
+    return redirect(url_for("alerts.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,15 +1,14 @@
-"""Initial schema: participants, contacts, visits, staff, texts, questionnaires and the audit log.
+"""Initial schema: participants, contacts, visits, staff, texts, questionnaires, alerts, audit log.
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-24
 """
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
+import sqlalchemy as sa
 import pro_app.db
+from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -274,12 +273,67 @@ def upgrade():
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_responses_participant_id'), ['participant_id'], unique=False)
 
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=False),
+    sa.Column('rule', sa.String(length=80), nullable=False),
+    sa.Column('severity', sa.String(length=8), nullable=False),
+    sa.Column('state', sa.Enum('open', 'acknowledged', 'resolved', name='alertstate', native_enum=False, length=20), nullable=False),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('response_id', sa.Integer(), nullable=True),
+    sa.Column('occurrences', sa.Integer(), nullable=False),
+    sa.Column('escalation_level', sa.Integer(), nullable=False),
+    sa.Column('next_escalation_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('claimed_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', pro_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('action', sa.String(length=40), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('opened_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['owner_id'], ['staff_users.id'], name=op.f('fk_alerts_owner_id_staff_users'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['participant_id'], ['participants.id'], name=op.f('fk_alerts_participant_id_participants'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_alerts_response_id_responses'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts'))
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index('ix_alerts_escalation', ['state', 'next_escalation_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_participant_id'), ['participant_id'], unique=False)
+        batch_op.create_index('ix_alerts_worklist', ['state', 'severity', 'opened_at'], unique=False)
+        batch_op.create_index('uq_alerts_active_rule', ['participant_id', 'rule'], unique=True, postgresql_where=sa.text("state <> 'resolved'"), sqlite_where=sa.text("state <> 'resolved'"))
+
+    op.create_table('alert_occurrences',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('alert_id', sa.Integer(), nullable=False),
+    sa.Column('at', pro_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('severity', sa.String(length=8), nullable=False),
+    sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('response_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_alert_occurrences_alert_id_alerts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_alert_occurrences_response_id_responses'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_occurrences'))
+    )
+    with op.batch_alter_table('alert_occurrences', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alert_occurrences_alert_id'), ['alert_id'], unique=False)
+
 
 
     protect_append_only()
 
 def downgrade():
     unprotect_append_only()
+    with op.batch_alter_table('alert_occurrences', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alert_occurrences_alert_id'))
+
+    op.drop_table('alert_occurrences')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('uq_alerts_active_rule', postgresql_where=sa.text("state <> 'resolved'"), sqlite_where=sa.text("state <> 'resolved'"))
+        batch_op.drop_index('ix_alerts_worklist')
+        batch_op.drop_index(batch_op.f('ix_alerts_participant_id'))
+        batch_op.drop_index('ix_alerts_escalation')
+
+    op.drop_table('alerts')
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_responses_participant_id'))
 
