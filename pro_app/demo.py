@@ -8,6 +8,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from pro_app import alerts
+from pro_app.alerts.operations import assess_response
 from pro_app.audit.operations import Actor
 from pro_app.clock import to_local, utcnow
 from pro_app.db import Base, db, upgrade
@@ -50,7 +52,7 @@ def demo_enrolments(today):
     ]
 
 
-def load_demo(session, protocol, instruments, now, public_url):
+def load_demo(session, protocol, instruments, now, public_url, alert_settings):
     """Create the demo staff and families; past visits are done, most past questionnaires answered."""
     actor = Actor(label="demo")
     for email, role, phone, on_call in DEMO_STAFF:
@@ -63,11 +65,12 @@ def load_demo(session, protocol, instruments, now, public_url):
         for visit in participant.visits:
             if visit.starts_at < now - timedelta(hours=12):
                 visit.status = VisitStatus.DONE
-        answer_the_past(session, participant, protocol, instruments, now, rng)
+        answer_the_past(session, participant, protocol, instruments, now, rng, settings=alert_settings,
+                        public_url=public_url)
     session.flush()
 
 
-def answer_the_past(session, participant, protocol, instruments, now, rng):
+def answer_the_past(session, participant, protocol, instruments, now, rng, *, settings, public_url):
     """Give a participant who started before today a history: most windows answered, some missed."""
     since = datetime.combine(participant.start_date, datetime.min.time(), tzinfo=UTC) - timedelta(days=10)
     plan_questionnaires(session, participant, protocol, instruments, now=now, since=since)
@@ -77,10 +80,15 @@ def answer_the_past(session, participant, protocol, instruments, now, rng):
         if rng.random() < 0.15:
             continue  # missed: the next tick marks it expired
         instrument = instruments[assignment.instrument_id]
-        answered_at = assignment.opens_at + timedelta(hours=rng.randint(1, 20))
+        answered_at = min(assignment.opens_at + timedelta(hours=rng.randint(1, 20)),
+                          assignment.closes_at - timedelta(minutes=5))
         draft = ops.open_draft(session, assignment, instrument, answered_at)
         draft.answers = plausible_answers(instrument, rng)
-        ops.submit(session, assignment, draft, instrument, draft.submit_key, answered_at)
+        if assignment.instrument_id == "post-infusion" and assignment is past[-1]:
+            draft.answers["temperature"] = 38.6  # the demo's open red alert: a fever after an infusion
+        response = ops.submit(session, assignment, draft, instrument, draft.submit_key, answered_at)
+        assess_response(session, response, instrument, now=answered_at, settings=settings,
+                        public_url=public_url, protocol=protocol)
 
 
 def plausible_answers(instrument, rng):
@@ -121,7 +129,8 @@ def demo_command(reset):
     if db.session.scalar(select(Participant.id).where(Participant.study_id.like("DEMO-%")).limit(1)):
         click.echo("demo study already loaded")
     else:
-        load_demo(db.session, current_protocol(), current_instruments(), utcnow(), current_app.config["PUBLIC_URL"])
+        load_demo(db.session, current_protocol(), current_instruments(), utcnow(), current_app.config["PUBLIC_URL"],
+                  alerts.settings(current_app.config))
         db.session.commit()
         click.echo("demo study loaded: DEMO-A01 (adult), DEMO-T02 (teenager + parent), "
                    "DEMO-C03 (child, by proxy)")

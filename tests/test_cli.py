@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
+from pro_app.alerts.models import Alert
 from pro_app.questionnaires.models import Response
 from pro_app.staff.models import StaffUser
 from pro_app.visits.models import Visit
@@ -127,6 +128,8 @@ def test_demo_loads_once_and_prints_the_login(app, runner):
         responses = db.session.scalars(select(Response).where(Response.participant_id == adult.id)).all()
         assert len(responses) >= 5 and {r.instrument_id for r in responses} >= {"symptom-check", "post-infusion"}
         assert all(r.scores is not None for r in responses)
+        open_red = db.session.scalars(select(Alert).where(Alert.severity == "red", Alert.state == "open")).all()
+        assert [a.rule for a in open_red] == ["post-infusion:fever"]
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 0 and "already loaded" in again.output
     assert counts(app)[0] == 3
