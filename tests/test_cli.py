@@ -2,10 +2,10 @@
 
 from sqlalchemy import func, select
 
+from pro_app.alerts.models import Alert
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
-from pro_app.alerts.models import Alert
 from pro_app.questionnaires.models import Response
 from pro_app.staff.models import StaffUser
 from pro_app.visits.models import Visit

@@ -23,7 +23,8 @@ def context():
 
 
 def init_app(app):
-    from pro_app.alerts import cli, views
+    from pro_app.alerts import cli, timeline, views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(timeline.bp)
     app.cli.add_command(cli.export_cli)
