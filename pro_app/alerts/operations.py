@@ -53,7 +53,9 @@ def notify(session, alert, level, *, now, public_url, protocol):
     rows = []
     for person in recipients(session, level):
         lang = person.language if person.language in protocol.site_name else "zh-CN"
-        key = f"alert:{alert.id}:l{level}:s{person.id}"
+        # The severity is in the key: after amber turns red, the red texts of each level must
+        # not be taken for the amber ones already sent at that level.
+        key = f"alert:{alert.id}:{alert.severity}:l{level}:s{person.id}"
         keys.append(key)
         rows.append(message_row(
             key=key, participant_id=None, contact_id=None, phone=person.phone, template="staff_alert",
@@ -139,7 +141,11 @@ def assess_response(session, response, instrument, *, now, settings, public_url,
 def missed_questionnaires(session, assignment_ids, *, now, settings, public_url, protocol):
     """Raise an amber alert when a respondent has now missed two questionnaires in a row."""
     keys = []
-    for assignment in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids))):
+    seen = set()  # windows closing together (baseline and quality of life) are one miss to report
+    for assignment in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids))
+                                      .order_by(Assignment.closes_at, Assignment.id)):
+        if assignment.contact_id in seen:
+            continue
         states = session.scalars(
             select(Assignment.state).where(Assignment.contact_id == assignment.contact_id,
                                            Assignment.state.in_((AssignmentState.COMPLETED, AssignmentState.EXPIRED)),
@@ -147,6 +153,7 @@ def missed_questionnaires(session, assignment_ids, *, now, settings, public_url,
             .order_by(Assignment.closes_at.desc()).limit(2)
         ).all()
         if missed_in_a_row([s.value for s in reversed(states)]):
+            seen.add(assignment.contact_id)
             keys += raise_findings(session, assignment.participant, [missed_finding(assignment.instrument_id, 2)],
                                    now=now, settings=settings, public_url=public_url, protocol=protocol)
     return keys

@@ -4,7 +4,8 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
 from wtforms import SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -32,10 +33,14 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[DataRequired(message=_l("Write what was done.")), Length(max=2000)])
 
 
+PAGE_SIZE = 100
+
+
 def worklist_query():
-    """Active alerts, red first, then amber, oldest first."""
+    """Active alerts, red first, then amber, oldest first, with what each row shows."""
     return (
         select(Alert).where(Alert.state.in_(ACTIVE))
+        .options(joinedload(Alert.participant), joinedload(Alert.owner))
         .order_by(case((Alert.severity == "red", 0), else_=1), Alert.opened_at, Alert.id)
     )
 
@@ -43,10 +48,14 @@ def worklist_query():
 @bp.get("/")
 @staff_required()
 def index():
-    alerts = db.session.scalars(worklist_query().limit(500)).all()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    total = db.session.scalar(select(func.count()).select_from(Alert).where(Alert.state.in_(ACTIVE)))
+    alerts = db.session.scalars(worklist_query().limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     resolved = db.session.scalars(select(Alert).where(Alert.state == AlertState.RESOLVED)
+                                  .options(joinedload(Alert.participant))
                                   .order_by(Alert.resolved_at.desc()).limit(20)).all()
-    return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow())
+    return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow(), total=total,
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)))
 
 
 def _alert_or_404(alert_id):

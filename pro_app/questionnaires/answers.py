@@ -94,6 +94,10 @@ def parse_item(item, form):
         if not date(1900, 1, 1) <= value <= date(2100, 1, 1):
             raise ValueError(_l("Enter a date like 2026-03-01."))
         return value.isoformat()
+    # No keyboard types U+0000 and PostgreSQL's JSON cannot store it: drop it from free text.
+    text = text.replace("\x00", "").strip()
+    if not text:
+        return None
     if len(text) > min(item.max_length, MAX_TEXT):
         raise ValueError(_l("Please keep this under %(n)d characters.", n=min(item.max_length, MAX_TEXT)))
     return text

@@ -103,6 +103,9 @@ class Response(Base):
     """A submitted questionnaire: immutable (the database refuses changes)."""
 
     __tablename__ = "responses"
+    # Assessing a new response looks up the same respondent's earlier answers to the instrument.
+    __table_args__ = (Index("ix_responses_contact_instrument_submitted", "contact_id", "instrument_id",
+                            "submitted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="RESTRICT"), unique=True)

@@ -272,6 +272,9 @@ def upgrade():
     sa.UniqueConstraint('submit_key', name=op.f('uq_responses_submit_key'))
     )
     with op.batch_alter_table('responses', schema=None) as batch_op:
+        batch_op.create_index('ix_responses_contact_instrument_submitted', ['contact_id', 'instrument_id', 'submitted_at'], unique=False)
+
+    with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_responses_participant_id'), ['participant_id'], unique=False)
 
     op.create_table('alerts',
@@ -337,6 +340,9 @@ def downgrade():
     op.drop_table('alerts')
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_responses_participant_id'))
+
+    with op.batch_alter_table('responses', schema=None) as batch_op:
+        batch_op.drop_index('ix_responses_contact_instrument_submitted')
 
     op.drop_table('responses')
     op.drop_table('response_drafts')
