@@ -3,6 +3,7 @@
 import os
 import re
 import sqlite3
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -49,6 +50,35 @@ def pg_engine():
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def scratch_db(request, tmp_path):
+    """The URL of a new, migrated, empty database of this test's own, for real processes."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'scratch.db'}"
+        _migrate(url)
+        yield url
+        return
+    name = f"pro_scratch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            # FORCE: a killed child's backend may not have noticed the hang-up yet.
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _migrate(url):
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
 
 
 @pytest.fixture

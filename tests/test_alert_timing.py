@@ -14,20 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import PASSWORD
 from fake_twilio import FakeTwilio
-from sqlalchemy import create_engine, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, update
 
 from pro_app import create_app
 from pro_app.alerts.models import Alert, AlertState
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
+from pro_app.db import db
 from pro_app.participants.operations import enrol
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
@@ -41,7 +39,6 @@ from pro_app.staff.cli import create_staff
 ROOT = Path(__file__).resolve().parents[1]
 PRO_APP = Path(sys.executable).with_name("pro-app")
 PG_URL = os.environ.get("PRO_TEST_DATABASE_URL")
-DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 NURSE = "+8613900000001"
 PATIENT = "+8613800138001"
 PROBE = "+8613900000099"  # a staff-style text that shows the scheduler has ticked
@@ -54,34 +51,6 @@ POST_INFUSION = [
     {"rash": "no", "cough_nose": "no"},
     {"headache": "no", "nausea": "no"},
 ]
-
-
-@pytest.fixture(params=DATABASES)
-def database_url(request, tmp_path):
-    """A new, migrated database of this test's own."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'alerts.db'}"
-        _migrate(url)
-        yield url
-        return
-    name = f"pro_alert_timing_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _migrate(url):
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -141,9 +110,9 @@ class Scheduler:
 
 
 @pytest.fixture
-def running(database_url, fake, tmp_path):
+def running(scratch_db, fake, tmp_path):
     """(app in this process, scheduler child) on the same database and gateway."""
-    config = settings(database_url, fake)
+    config = settings(scratch_db, fake)
     scheduler = Scheduler(config, tmp_path)
     app = create_app({**config, "TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False},
                      instance_path=str(tmp_path))

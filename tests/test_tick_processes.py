@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,51 +29,18 @@ from pathlib import Path
 import pytest
 from fake_twilio import FakeTwilio
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import pro_app.models  # noqa: F401  (configures every mapper before the first query)
-from pro_app.db import make_engine, upgrade
+from pro_app.db import make_engine
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.sms.models import Message, MessageState
 
 ROOT = Path(__file__).resolve().parents[1]
 PRO_APP = Path(sys.executable).with_name("pro-app")
 PG_URL = os.environ.get("PRO_TEST_DATABASE_URL")
-DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 SENDER = "+15005550006"
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
-
-
-# --- scratch databases -------------------------------------------------------------------
-
-@pytest.fixture(params=DATABASES)
-def scratch_db(request, tmp_path):
-    """The URL of a new, migrated, empty database that only this test uses."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ticks.db'}"
-        _migrate(url)
-        yield url
-        return
-    name = f"pro_ticks_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            # FORCE: a killed child's backend may not have noticed the hang-up yet.
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _migrate(url):
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
 
 
 def phone(i):

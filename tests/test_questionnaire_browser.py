@@ -1,0 +1,417 @@
+"""The questionnaire in a real browser: Debian's chromium, a 360x740 phone screen, a real server.
+
+The app runs on a SQLite file behind werkzeug's threaded server; texts go through the real
+Twilio SDK to the loopback fake, and each test opens the link from the text the gateway got.
+Every page is screenshotted to test-artifacts/screenshots/<test>/ and, with JavaScript on,
+checked with axe-core: no serious or critical violation is allowed.
+"""
+
+import re
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from statistics import mean
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from pro_app import create_app
+from pro_app.audit.operations import Actor
+from pro_app.db import db, make_engine, upgrade
+from pro_app.participants.operations import enrol
+from pro_app.participants.validation import check_enrolment
+from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments, views
+from pro_app.questionnaires import operations as ops
+from pro_app.questionnaires.models import Assignment, AssignmentState, Response
+from pro_app.scheduler import run_tick
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the "
+                "browser tests; playwright's own browsers are not used", pytrace=False)
+
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True,
+         "has_touch": True}
+WECHAT = ("Mozilla/5.0 (Linux; Android 10; V2036A Build/QP1A.190711.020; wv) AppleWebKit/537.36 (KHTML, like "
+          "Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230405 "
+          "MMWEBID/2528 MicroMessenger/8.0.35.2360(0x2800235D) WeChat/arm64 Weixin NetType/4G Language/zh_CN "
+          "ABI/arm64")
+SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+
+START = date(2026, 3, 9)  # day 1, a Monday: baseline and quality of life open 2026-03-02 09:00 local
+NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai on day -7
+TEEN, PARENT, ADULT = "+8613800138021", "+8613800138022", "+447911123021"
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/q/[A-Za-z0-9_-]+)")
+
+# Quality of life as the teen answers it; expected scores worked out by hand from the README:
+# linear = (mean - low) / (high - low) * 100.
+QOL = [{"walking": 4, "active_play": 3, "self_care": 3, "up_and_about": 2},
+       {"worried": 3, "low_mood": 4, "irritable": 2, "good_mood": 3},
+       {"school_work": 4, "friends": 4, "enjoyment": 3, "support": 2},
+       {"overall_life": 8}]
+QOL_SCORES = {"physical": round((mean([4, 3, 3, 2]) - 1) / 3 * 100, 1),
+              "emotional": round(mean([3, 4, 2, 3]) / 4 * 100, 1),
+              "social": round((mean([4, 4, 3, 2]) - 1) / 3 * 100, 1),
+              "global": 80.0}
+NO = False
+POST_INFUSION = [
+    {"temperature": ("99.7", "F"), "chills": NO},
+    {"breathing": NO, "throat_swelling": NO, "chest_heart": NO, "fainting": NO},
+    {"bleeding": NO, "confusion": NO, "vision": NO},
+    {"rash": True, "rash_severity": 1, "cough_nose": NO},
+    {"headache": NO, "nausea": NO, "anything_else": "Slept most of the afternoon."},
+]
+BUTTONS = {"en": {"start": "Start", "next": "Next", "continue": "Continue", "back": "Back",
+                  "send": "Send my answers", True: "Yes", False: "No", "unit": "Unit"},
+           "zh-CN": {"start": "开始", "next": "下一页", "continue": "继续", "back": "上一页",
+                     "send": "提交我的答案", True: "是", False: "否", "unit": "单位"}}
+
+
+# --- a real server ----------------------------------------------------------------------------------
+
+class Clock:
+    now = NOW
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch, twilio_config):
+    """Serve a fresh app on a SQLite file at 127.0.0.1:<free port>; yield (app, base URL, clock)."""
+    url = f"sqlite:///{tmp_path}/browser.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app({"SECRET_KEY": "browser-test", "DATABASE_URL": url, **twilio_config},
+                     instance_path=str(tmp_path))
+    clock = Clock()
+    monkeypatch.setattr(views, "utcnow", lambda: clock.now)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    app.config["PUBLIC_URL"] = base
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield app, base, clock
+    httpd.shutdown()
+    thread.join(5)
+    app.extensions["pro_db"]["engine"].dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def enrol_participant(app, study_id, *, lang, tz, phone, age="", caregivers=()):
+    raw = {"study_id": study_id, "start": START.isoformat(), "tz": tz, "lang": lang, "age": age, "phone": phone,
+           "caregivers": list(caregivers)}
+    with app.test_request_context():
+        enrolment, errors = check_enrolment(raw)
+        assert not errors, errors
+        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
+              now=NOW - timedelta(days=1), public_url=app.config["PUBLIC_URL"])
+        db.session.commit()
+
+
+def tick(app, now):
+    with app.app_context():
+        return run_tick(now)
+
+
+def texted_link(app, fake_twilio, number, instrument):
+    """The link in the latest invitation to `number` for `instrument`, as the gateway received it."""
+    from pro_app.sms.models import Message
+
+    found = None
+    with app.app_context():
+        for sent in fake_twilio.messages_to(number):
+            match = LINK.search(sent["body"])
+            message = db.session.scalar(select(Message).where(Message.provider_sid == sent["sid"]))
+            if match and message.assignment is not None and message.assignment.instrument_id == instrument:
+                found = match.group(1)
+    assert found, f"no {instrument} link texted to {number}: {fake_twilio.messages_to(number)}"
+    return found
+
+
+def stored_response(app, number, instrument):
+    with app.app_context():
+        return db.session.scalar(select(Response).where(Response.instrument_id == instrument)
+                                 .where(Response.assignment.has(Assignment.contact.has(phone=number))))
+
+
+# --- a person with a phone ------------------------------------------------------------------------
+
+def serious(results):
+    return [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+
+
+def describe(violations):
+    return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} -> "
+                     f"{[n['target'] for n in v['nodes']][:5]} {v['nodes'][0].get('failureSummary', '')}"
+                     for v in violations)
+
+
+class Phone:
+    """One browser tab on a phone: records every request, screenshots and checks every page."""
+
+    def __init__(self, context, shots, base, *, axe):
+        self.page = context.new_page()
+        self.base = base
+        self.shots = shots
+        self.axe = Axe() if axe else None
+        self.requests = []
+        self.seen = 0
+        self.page.on("request", lambda request: self.requests.append(request.url))
+
+    def look(self, name):
+        """Screenshot the page and, with JavaScript on, fail on serious accessibility problems."""
+        self.seen += 1
+        self.page.screenshot(path=str(self.shots / f"{self.seen:02d}-{name}.png"), full_page=True)
+        if self.axe is not None:
+            found = serious(self.axe.run(self.page))
+            assert not found, f"axe on {name} ({self.page.url}):\n{describe(found)}"
+
+    def heading(self):
+        return self.page.locator("h1").inner_text().strip()
+
+    def click(self, role, name):
+        self.page.get_by_role(role, name=name, exact=True).click()
+
+    def assert_only_own_server(self):
+        host = urlsplit(self.base).netloc
+        elsewhere = [u for u in self.requests if urlsplit(u).scheme not in ("data", "about")
+                     and urlsplit(u).netloc != host]
+        assert self.requests and not elsewhere, elsewhere
+
+
+def choose(phone, item, value, lang):
+    """Tap the answer's label, as a person does (not the radio button itself)."""
+    field = phone.page.locator(f"#item-{item.id}")
+    if item.type == "yesno":
+        text = BUTTONS[lang][value]
+    elif item.type == "rating":
+        text = str(value)
+    else:
+        text = next(label[lang] for v, label in item.choices if v == value)
+    field.locator("label.option").get_by_text(text, exact=True).click()
+    assert field.locator(f'input[value="{"yes" if value is True else "no" if value is False else value}"]') \
+        .is_checked()
+
+
+def fill_page(phone, instrument, answers, lang, respondent):
+    for item_id, value in answers.items():
+        item = instrument.item(item_id)
+        if item.type == "number":
+            number, unit = value
+            text = phone.page.get_by_role("textbox", name=instrument_text(item, respondent, lang), exact=True)
+            text.fill(number)
+            phone.page.get_by_label(BUTTONS[lang]["unit"], exact=True).select_option(unit)
+        elif item.type == "text":
+            phone.page.get_by_role("textbox", name=instrument_text(item, respondent, lang), exact=True) \
+                .fill(value)
+        else:
+            choose(phone, item, value, lang)
+
+
+def instrument_text(item, respondent, lang):
+    text = item.text
+    if "self" in text:
+        text = text[respondent]
+    return text[lang]
+
+
+def section_title(section, respondent, lang):
+    title = section.title
+    return (title[respondent] if "self" in title else title)[lang]
+
+
+def answer_questionnaire(phone, instrument, pages, lang, respondent, *, back_from=2, error_on=0):
+    """From the start page to the thank-you page: every section, one error, one Back."""
+    words = BUTTONS[lang]
+    title = instrument.title[lang]
+    assert phone.heading() == title
+    phone.look("start")
+    phone.click("button", words["start"])
+    total = len(instrument.sections)
+    index = 0
+    went_back = False
+    while index < total:
+        section = instrument.sections[index]
+        assert phone.heading() == section_title(section, respondent, lang), phone.page.url
+        assert "?" not in phone.page.url or re.search(r"/q/answer\?s=\d+$", phone.page.url), phone.page.url
+        if index == error_on and phone.page.locator(".error-summary").count() == 0 and not went_back:
+            phone.look(f"section-{index + 1}")
+            phone.click("button", words["next"] if index + 1 < total else words["continue"])
+            assert phone.page.locator(".error-summary").is_visible()
+            phone.look(f"section-{index + 1}-error")
+        fill_page(phone, instrument, pages[index], lang, respondent)
+        if index == back_from and not went_back:
+            went_back = True
+            phone.look(f"section-{index + 1}")
+            phone.click("link", words["back"])
+            earlier = instrument.sections[index - 1]
+            assert phone.heading() == section_title(earlier, respondent, lang)
+            for item_id, value in pages[index - 1].items():
+                if instrument.item(item_id).type in ("single", "rating"):
+                    assert phone.page.locator(f'input[name="{item_id}"][value="{value}"]').is_checked()
+            phone.look(f"section-{index}-again")
+            phone.click("button", words["next"])
+            continue  # back on this page, which the Back link left unsaved: fill it again
+        if index != error_on:
+            phone.look(f"section-{index + 1}")
+        phone.click("button", words["next"] if index + 1 < total else words["continue"])
+        index += 1
+    assert phone.page.url.endswith("/q/review")
+    phone.look("review")
+    phone.click("button", words["send"])
+    assert phone.page.url.endswith("/q/done")
+    phone.look("done")
+
+
+def new_phone(browser, request, base, *, javascript=True, locale="en-GB", user_agent=None):
+    shots = SHOTS / request.node.name
+    shots.mkdir(parents=True, exist_ok=True)
+    for old in shots.glob("*.png"):
+        old.unlink()
+    options = dict(PHONE, locale=locale, java_script_enabled=javascript)
+    if user_agent:
+        options["user_agent"] = user_agent
+    context = browser.new_context(**options)
+    request.addfinalizer(context.close)
+    probe = context.new_page()
+    probe.set_content('<p id="js">off</p><script>document.getElementById("js").textContent = "on"</script>')
+    assert probe.locator("#js").inner_text() == ("on" if javascript else "off")
+    probe.close()
+    return Phone(context, shots, base, axe=javascript)
+
+
+# --- the tests ---------------------------------------------------------------------------------------
+
+def test_a_teen_answers_quality_of_life_in_chinese_in_wechat(server, browser, request, fake_twilio):
+    app, base, clock = server
+    enrol_participant(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    clock.now = NOW
+    tick(app, NOW)
+    link = texted_link(app, fake_twilio, TEEN, "quality-of-life")
+    phone = new_phone(browser, request, base, locale="zh-CN", user_agent=WECHAT)
+    assert "MicroMessenger/8.0" in phone.page.evaluate("navigator.userAgent")
+    phone.page.goto(link)
+    assert phone.page.locator("html").get_attribute("lang") == "zh-CN"
+    instrument = app.extensions["pro_instruments"]["quality-of-life"]
+    answer_questionnaire(phone, instrument, QOL, "zh-CN", "self")
+    assert phone.heading() == "谢谢"
+    phone.assert_only_own_server()
+
+    response = stored_response(app, TEEN, "quality-of-life")
+    assert response is not None and response.proxy is False
+    assert response.answers == {k: v for page in QOL for k, v in page.items()}
+    assert response.scores == QOL_SCORES
+    # The link now only says it has been answered.
+    phone.page.goto(link)
+    assert phone.heading() == "已经填写过了"
+    phone.look("link-again")
+
+
+def test_an_adult_answers_the_after_infusion_check_in_english(server, browser, request, fake_twilio):
+    app, base, clock = server
+    enrol_participant(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
+    evening = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)  # day 1, 19:00 in London (GMT)
+    clock.now = evening
+    tick(app, evening)
+    link = texted_link(app, fake_twilio, ADULT, "post-infusion")
+    phone = new_phone(browser, request, base, locale="en-GB")
+    phone.page.goto(link)
+    assert phone.page.locator("html").get_attribute("lang") == "en"
+    instrument = app.extensions["pro_instruments"]["post-infusion"]
+    answer_questionnaire(phone, instrument, POST_INFUSION, "en", "self", back_from=3, error_on=1)
+    assert phone.heading() == "Thank you"
+    phone.assert_only_own_server()
+
+    response = stored_response(app, ADULT, "post-infusion")
+    assert response is not None and response.proxy is False
+    assert response.answers["temperature"] == round((99.7 - 32) * 5 / 9, 1) == 37.6
+    assert response.answers["rash"] is True and response.answers["rash_severity"] == 1
+    assert response.answers["anything_else"] == "Slept most of the afternoon."
+    assert "chills_severity" not in response.answers
+    assert response.scores == {}  # the after-infusion check has alerts, no scores
+
+
+def test_a_parent_answers_by_proxy_without_javascript(server, browser, request, fake_twilio):
+    app, base, clock = server
+    enrol_participant(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    evening = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # day 1, 19:00 in Shanghai
+    clock.now = evening
+    tick(app, evening)
+    link = texted_link(app, fake_twilio, PARENT, "post-infusion")
+    phone = new_phone(browser, request, base, javascript=False, locale="zh-CN", user_agent=WECHAT)
+    phone.page.goto(link)
+    assert phone.page.get_by_text("请根据您的观察，代参加研究的孩子回答。").is_visible()
+    instrument = app.extensions["pro_instruments"]["post-infusion"]
+    pages = [dict(page) for page in POST_INFUSION]
+    pages[0] = {"temperature": ("37.9", "C"), "chills": True, "chills_severity": 2}
+    pages[4] = {"headache": NO, "nausea": NO}
+    answer_questionnaire(phone, instrument, pages, "zh-CN", "proxy")
+    assert phone.heading() == "谢谢"
+    phone.assert_only_own_server()
+
+    response = stored_response(app, PARENT, "post-infusion")
+    assert response is not None and response.proxy is True and response.respondent == "proxy"
+    assert response.answers["temperature"] == 37.9 and response.answers["chills_severity"] == 2
+
+
+def test_closed_replaced_unknown_and_early_links_explain_themselves(server, browser, request, fake_twilio):
+    app, base, clock = server
+    enrol_participant(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
+    clock.now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    tick(app, clock.now)
+    qol = texted_link(app, fake_twilio, ADULT, "quality-of-life")
+    baseline = texted_link(app, fake_twilio, ADULT, "baseline")
+    phone = new_phone(browser, request, base, locale="en-GB")
+
+    phone.page.goto(f"{base}/q/not-a-real-link")
+    assert phone.heading() == "Link not found"
+    phone.look("unknown")
+
+    with app.app_context():
+        a = db.session.scalar(select(Assignment).where(Assignment.instrument_id == "baseline"))
+        ops.resend(db.session, a, current_protocol(), current_instruments(), now=clock.now)
+        week1 = db.session.scalar(select(Assignment).where(Assignment.occasion == "weekly-w1"))
+        early = ops.new_link(db.session, week1.id, clock.now)
+        db.session.commit()
+    phone.page.goto(baseline)
+    assert phone.heading() == "This link has been replaced"
+    phone.look("replaced")
+
+    phone.page.goto(f"{base}/q/{early}")
+    assert phone.heading() == "Not open yet"
+    phone.look("not-open-yet")
+
+    phone.page.goto(qol)
+    phone.click("button", "Start")
+    assert "Page 1 of 4" in phone.page.locator(".progress").inner_text()
+    closes = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # day 1, 08:00 in London
+    assert "questionnaires expired" in tick(app, closes)
+    clock.now = closes
+    with app.app_context():
+        assert db.session.scalar(select(Assignment.state).where(Assignment.instrument_id == "quality-of-life")) \
+            == AssignmentState.EXPIRED
+    fill_page(phone, app.extensions["pro_instruments"]["quality-of-life"], QOL[0], "en", "self")
+    phone.click("button", "Next")
+    assert phone.heading() == "This questionnaire has closed"
+    phone.look("closed-while-answering")
+    phone.page.goto(qol)
+    assert phone.heading() == "This questionnaire has closed"
+    phone.look("closed")
+    phone.assert_only_own_server()
+    assert stored_response(app, ADULT, "quality-of-life") is None
