@@ -50,3 +50,30 @@ sections:
     assert result.exit_code == 1
     assert f"{path}:9: sections[0].items[1].show_if.item: item 'second': refers to item 'missing'" in result.output
     assert f"{path}:10: sections[0].items[2].id: item 'first': duplicate id" in result.output
+
+
+def test_a_site_instrument_in_a_local_folder_loads_like_any_other(tmp_path):
+    from pro_app import create_app
+    from pro_app.questionnaires import instrument_folders
+
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "site-form.yaml").write_text("""id: site-form
+title: {zh-CN: 本院量表, en: Site form}
+respondents: [self]
+sections:
+  - id: one
+    title: {zh-CN: 一, en: One}
+    items:
+      - {id: overall, type: rating, text: {zh-CN: 总体, en: Overall}}
+scores:
+  - {id: overall, label: {zh-CN: 总体, en: Overall}, method: linear, items: [overall], range: [0, 10]}
+""")
+    app = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "x",
+                      "QUESTIONNAIRE_DIRS": f"{SHIPPED}:{local}"}, instance_path=str(tmp_path))
+    instruments = app.extensions["pro_instruments"]
+    assert "site-form" in instruments and "symptom-check" in instruments
+    assert instruments["site-form"].source.endswith("local/site-form.yaml")
+    # By default the shipped folder's own local/ (ignored by git) is searched as well.
+    default = create_app({"DATABASE_URL": "sqlite://", "SECRET_KEY": "x"}, instance_path=str(tmp_path))
+    assert instrument_folders(default)[-1].endswith("questionnaires/local")
