@@ -22,13 +22,7 @@ afterwards (the database the URL names is never written to); without it, on a te
 file seeded at a tenth of the size. Request rate limits and CSRF checks are off, as in the tests
 (30 link opens a minute from one address would otherwise be refused).
 
-With --what-if it then tries, in this process and scratch database only, the changes the figures
-point to: the worklist statement with joinedload(participant, owner) (served by swapping
-`views.worklist_query` in memory), the same with only the first 100 rows, and, on PostgreSQL,
-submit -> SMS again after CREATE INDEX ix_responses_contact_instrument_submitted ON responses
-(contact_id, instrument_id, submitted_at). pro_app's files and migrations are not touched.
-
-    python bench/alerts.py [--explain] [--what-if]
+    python bench/alerts.py [--explain]
 """
 
 import json
@@ -51,8 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import scratch_database, summary  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
-from sqlalchemy import case, event, insert, select, text  # noqa: E402
-from sqlalchemy.orm import Session, aliased, joinedload  # noqa: E402
+from sqlalchemy import event, insert, select, text  # noqa: E402
+from sqlalchemy.orm import Session, joinedload  # noqa: E402
 
 from pro_app import create_app  # noqa: E402
 from pro_app.alerts.models import ACTIONS, ACTIVE, Alert, AlertOccurrence, AlertState  # noqa: E402
@@ -442,50 +436,6 @@ def submit_timings(app, fake, runs=SUBMIT_RUNS):
     return to_sms, post
 
 
-# --- what if (--what-if): the changes the figures above point to, tried in this process ----
-
-@contextmanager
-def worklist_replaced(make):
-    """Serve the page with another worklist statement (pro_app's files are not touched)."""
-    from pro_app.alerts import views
-
-    original = views.worklist_query
-    views.worklist_query = lambda: make(original)
-    try:
-        yield
-    finally:
-        views.worklist_query = original
-
-
-def what_if(app, fake, kind):
-    label = LABELS[kind]
-    eager = (joinedload(Alert.participant), joinedload(Alert.owner))
-    browser = logged_in(app)
-    with worklist_replaced(lambda original: original().options(*eager)):
-        timings, shown, seen = page_timings(app, browser)
-    print(summary(f"what if: page, worklist joinedload, {label}", timings, TARGET_PAGE_MS))
-    print(f"    statements per page: {len(seen)}")
-
-    def first_100(original):
-        page = aliased(Alert, original().limit(100).subquery())
-        return (select(page).options(joinedload(page.participant), joinedload(page.owner))
-                .order_by(case((page.severity == "red", 0), else_=1), page.opened_at, page.id))
-
-    with worklist_replaced(first_100):
-        timings, shown, seen = page_timings(app, browser)
-    print(summary(f"what if: page of {shown} rows, joinedload, {label}", timings, TARGET_PAGE_MS))
-
-    if kind == "postgresql":
-        with app.extensions["pro_db"]["engine"].begin() as conn:
-            conn.exec_driver_sql(f"CREATE INDEX {RESPONSES_INDEX} ON responses "
-                                 "(contact_id, instrument_id, submitted_at)")
-            conn.exec_driver_sql("ANALYZE responses")
-        to_sms, post = submit_timings(app, fake)
-        print(summary(f"what if: submit -> SMS, + responses index, {label}", to_sms))
-        print(summary(f"what if: POST /q/submit, + responses index, {label}", post))
-        explain(app, kind, only="assess_response")
-
-
 # --- running -------------------------------------------------------------------------------
 
 @contextmanager
@@ -505,7 +455,7 @@ def logs_to_devnull():
         root.setLevel(saved[1])
 
 
-def run(kind, scale, tmp, fake, force_explain=False, try_changes=False):
+def run(kind, scale, tmp, fake, force_explain=False):
     label = LABELS[kind]
     with scratch_database(kind, tmp) as url:
         app = create_app(settings(url, fake), instance_path=tempfile.mkdtemp())
@@ -536,24 +486,22 @@ def run(kind, scale, tmp, fake, force_explain=False, try_changes=False):
             to_sms, post = submit_timings(app, fake)
             print(summary(f"submit -> nurse's SMS at the gateway, {label}", to_sms))
             print(summary(f"POST /q/submit (assess, commit, send), {label}", post), flush=True)
-            if try_changes:
-                what_if(app, fake, kind)
         finally:
             app.extensions["pro_db"]["engine"].dispose()
 
 
-def main(force_explain=False, try_changes=False):
+def main(force_explain=False):
     started = time.perf_counter()
     with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, FakeTwilio() as fake:
         if os.environ.get("PRO_BENCH_DATABASE_URL"):
-            run("postgresql", FULL, tmp, fake, force_explain, try_changes)
+            run("postgresql", FULL, tmp, fake, force_explain)
         else:
             print("PRO_BENCH_DATABASE_URL is not set: running a smaller SQLite variant (a tenth of the rows). "
                   "Set it to a PostgreSQL server URL to measure at full size; this benchmark works in a scratch "
                   "database it creates and drops.")
-            run("sqlite", {k: v // 10 for k, v in FULL.items()}, tmp, fake, force_explain, try_changes)
+            run("sqlite", {k: v // 10 for k, v in FULL.items()}, tmp, fake, force_explain)
     print(f"(total {time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":
-    main(force_explain="--explain" in sys.argv, try_changes="--what-if" in sys.argv)
+    main(force_explain="--explain" in sys.argv)
