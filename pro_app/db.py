@@ -1,11 +1,12 @@
 """Database engine, session and model base (SQLAlchemy 2.0 style)."""
 
+import contextvars
 from datetime import UTC, datetime
 from enum import StrEnum  # noqa: F401  (re-exported for the models)
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import current_app, g, request
 from flask.cli import AppGroup
 from flask.globals import app_ctx
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
@@ -15,6 +16,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+#: Whether transactions in this context may write. Ticks and commands always may; a GET request
+#: only reads, and on SQLite a read need not take the write lock.
+may_write = contextvars.ContextVar("pro_may_write", default=True)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -91,11 +96,23 @@ def make_engine(url):
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # Take the write lock up front: a deferred transaction that later writes cannot
-        # wait on the busy timeout and fails instead, so every unit of work is IMMEDIATE.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Take the write lock up front: a deferred transaction that later writes cannot wait
+        # on the busy timeout and fails instead, so every unit of work that may write is
+        # IMMEDIATE. Reads (GET requests) begin deferred and never block each other.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write.get() else "BEGIN")
 
     return engine
+
+
+def _mark_reads():
+    g.may_write_token = may_write.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def _unmark_reads(_exc=None):
+    # Server threads are reused, and a test client runs requests in the caller's context.
+    token = g.pop("may_write_token", None)
+    if token is not None:
+        may_write.reset(token)
 
 
 def _scope():
@@ -115,6 +132,8 @@ class Database:
             "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
         }
         app.teardown_appcontext(self._remove)
+        app.before_request(_mark_reads)
+        app.teardown_request(_unmark_reads)
         app.cli.add_command(db_cli)
 
     @staticmethod

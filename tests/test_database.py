@@ -75,3 +75,21 @@ def test_configuration_comes_from_prefixed_environment(tmp_path, monkeypatch):
     app = create_app({"DATABASE_URL": "sqlite://"}, instance_path=str(tmp_path))
     assert app.config["TIMEZONE"] == "Europe/London" and app.config["SMS_RATE"] == 5
     assert app.config["PUBLIC_URL"] == "https://pro.example.org"
+
+
+def test_get_requests_read_without_the_sqlite_write_lock(tmp_path):
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'pro.db'}"
+    upgrade(make_engine(url))
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False},
+                     instance_path=str(tmp_path))
+    begins = []
+    event.listen(app.extensions["pro_db"]["engine"], "before_cursor_execute",
+                 lambda *a: begins.append(a[2]) if a[2].startswith("BEGIN") else None)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    assert begins == ["BEGIN"]
+    client.post("/staff/login", data={"email": "nobody@example.org", "password": "wrong password"})
+    assert begins[-1] == "BEGIN IMMEDIATE"
+    assert client.get("/staff/login").status_code == 200
