@@ -423,6 +423,10 @@ def test_a_resent_link_replaces_the_old_one(app, nurse, clock, make_participant,
     for response in (phone(app).get(old), phone(app).post(old)):
         assert response.status_code == 410
         assert "This link has been replaced" in text_of(response)
+    # A session opened from the old link ends with it, and nothing it sends is kept.
+    stale = respondent.post("/q/answer", data={"s": "1", **QOL[1]})
+    assert stale.status_code == 410 and "This link has been replaced" in text_of(stale)
+    assert respondent.get("/q/answer").status_code == 410
     fresh = phone(app)
     assert fresh.get(new).status_code == 200
     start(fresh, new)

@@ -13,12 +13,13 @@ from pro_app.i18n import select_language
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
-from pro_app.questionnaires.models import Assignment, AssignmentState, Response, ResponseDraft
+from pro_app.questionnaires.models import Assignment, AssignmentState, QuestionnaireLink, Response, ResponseDraft
 from pro_app.scheduler import gateway
 from pro_app.sms.dispatch import send_now
 
 bp = Blueprint("q", __name__, url_prefix="/q")
 SESSION_KEY = "q_assignment"
+LINK_KEY = "q_link"
 
 
 @bp.after_request
@@ -87,6 +88,7 @@ def start(token):
     chosen = session.get("lang")
     session.clear()  # a new respondent session; nothing of an earlier one carries over
     session[SESSION_KEY] = assignment.id
+    session[LINK_KEY] = link.id
     if chosen:
         session["lang"] = chosen
     ops.open_draft(db.session, assignment, instrument, now)
@@ -110,6 +112,10 @@ def _current():
         return None, redirect(url_for(".done"), code=303)
     if not assignment.is_open_at(utcnow()):
         return None, _state_page("closed", assignment)
+    link = db.session.get(QuestionnaireLink, session.get(LINK_KEY) or 0)
+    if link is None or link.superseded_at is not None:
+        # The study team sent a new link: the old one's session ends with it.
+        return None, _state_page("superseded", assignment)
     draft = db.session.get(ResponseDraft, assignment.id)
     if draft is None:
         return None, _state_page("no_session")
