@@ -11,6 +11,8 @@ from flask.cli import AppGroup
 from flask.globals import app_ctx
 from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -102,6 +104,17 @@ def make_engine(url):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write.get() else "BEGIN")
 
     return engine
+
+
+def insert_new(session, model, index_elements=None):
+    """Return an INSERT of model's table that skips rows already there (ON CONFLICT DO NOTHING).
+
+    It inserts into the table, not through the ORM's bulk path: that one splits the rows into
+    one statement per run of rows with the same None columns.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model.__table__).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def _mark_reads():

@@ -5,9 +5,9 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pro_app.clock import to_local
+from pro_app.db import insert_new
 from pro_app.participants.models import ContactRole
 from pro_app.questionnaires import answers as ans
 from pro_app.questionnaires.instruments import dump, from_stored
@@ -38,10 +38,6 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _insert(session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _respondents(participant):
     consenting = [c for c in participant.contacts if c.consent_at is not None and c.receives_questionnaires]
     patient = next(((c.id, c.timezone) for c in consenting if c.role == ContactRole.PATIENT), None)
@@ -69,7 +65,7 @@ def plan_participant(session, participant, protocol, instruments, *, now, since=
         "created_at": now, "updated_at": now,
     } for p in planned if p.closes_at > (since or now)]
     if rows:
-        session.execute(_insert(session)(Assignment).on_conflict_do_nothing(), rows)
+        session.execute(insert_new(session, Assignment), rows)
     session.flush()
     queue_invitations(session, _assignments(session, participant.id), protocol, instruments, now=now)
 
@@ -157,9 +153,9 @@ def resend(session, assignment, protocol, instruments, *, now):
 
 def version_row(session, instrument, now):
     """Return the stored version of an instrument, storing it the first time it is used."""
-    session.execute(_insert(session)(InstrumentVersion).values(
+    session.execute(insert_new(session, InstrumentVersion, ["version_hash"]).values(
         instrument_id=instrument.id, version_hash=instrument.version, definition=dump(instrument),
-        created_at=now).on_conflict_do_nothing(index_elements=["version_hash"]))
+        created_at=now))
     return session.scalar(select(InstrumentVersion).where(InstrumentVersion.version_hash == instrument.version))
 
 

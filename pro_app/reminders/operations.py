@@ -5,8 +5,8 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from pro_app.db import insert_new
 from pro_app.reminders.plan import Recipient, plan_visit_reminders
 from pro_app.reminders.texts import render, visit_params
 from pro_app.sms.models import Message, MessageState
@@ -33,9 +33,7 @@ def enqueue(session, rows):
     """Insert outbox rows, skipping any whose dedupe key is already there."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+    session.execute(insert_new(session, Message, ["dedupe_key"]), rows)
 
 
 def message_row(*, key, participant_id, contact_id, phone, template, language, body, due_at, now,
@@ -68,12 +66,16 @@ def visit_reminder_rows(visit, protocol, now):
         steps=protocol.visit_reminders, now=now,
     )
     local_start = visit.local_start
+    bodies = {}  # every step of a visit reads the same for one language and zone
     rows = []
     for p in planned:
         language = p.recipient.language
-        body = render("visit_reminder", language, site=protocol.site_name[language],
-                      **visit_params(language, local_start, participant.timezone,
-                                     p.recipient.timezone, _preparation(visit)))
+        wording = (language, p.recipient.timezone)
+        if wording not in bodies:
+            bodies[wording] = render("visit_reminder", language, site=protocol.site_name[language],
+                                     **visit_params(language, local_start, participant.timezone,
+                                                    p.recipient.timezone, _preparation(visit)))
+        body = bodies[wording]
         rows.append(message_row(
             key=p.dedupe_key, participant_id=participant.id, contact_id=p.recipient.contact_id,
             visit_id=visit.id, phone=p.recipient.phone, template="visit_reminder",

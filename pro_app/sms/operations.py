@@ -1,18 +1,15 @@
 """Phone-number status: opt-out, opt-in and unreachable numbers; callers commit."""
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pro_app.audit.operations import SYSTEM, record
+from pro_app.db import insert_new
 from pro_app.sms.models import PhoneNumber
 
 
 def phone_status(session, phone, now):
     """Return the PhoneNumber row for a number, creating it if needed."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(PhoneNumber).values(phone=phone, updated_at=now)
-                    .on_conflict_do_nothing(index_elements=["phone"]))
+    session.execute(insert_new(session, PhoneNumber, ["phone"]).values(phone=phone, updated_at=now))
     return session.scalar(select(PhoneNumber).where(PhoneNumber.phone == phone)
                           .execution_options(populate_existing=True))
 
