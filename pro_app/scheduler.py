@@ -32,13 +32,14 @@ def run_tick(now):
     from pro_app.sms.dispatch import dispatch
 
     config = current_app.config
+    context = alerts.context()
     expired = expire_windows(db.session, now)
-    missed_questionnaires(db.session, expired, now=now, **alerts.context())
-    escalated = escalate(db.session, now=now, **alerts.context())
+    missed_questionnaires(db.session, expired, now=now, **context)
+    escalated = escalate(db.session, now=now, **context)
     db.session.commit()
     summary = dispatch(
         db.session, gateway(), now=now,
-        public_url=config["PUBLIC_URL"].rstrip("/"),
+        public_url=context["public_url"],
         rate=float(config["SMS_RATE"] or 0),
         batch=int(config["SMS_BATCH"]),
         lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),

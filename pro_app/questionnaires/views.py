@@ -10,6 +10,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.i18n import select_language
+from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
@@ -44,47 +45,49 @@ def link_state(link, now):
     return "open"
 
 
+STATE_CODES = {"unknown": 404, "superseded": 410, "expired": 410, "closed": 410, "bad_request": 400}
+
+
 def _state_page(state, assignment=None):
     if assignment is not None:
         _language(assignment)
-    codes = {"unknown": 404, "superseded": 410, "expired": 410, "completed": 200, "not_yet": 200, "closed": 410,
-             "bad_request": 400}
-    return render_template("q/state.html", state=state, a=assignment), codes.get(state, 200)
+    return render_template("q/state.html", state=state, a=assignment), STATE_CODES.get(state, 200)
+
+
+def _open_link(token, now):
+    """Return (link, instrument) for a link that can be answered now, or (None, a page saying why)."""
+    link = ops.find_link(db.session, token)
+    if link is None:
+        return None, _state_page("unknown")
+    state = link_state(link, now)
+    if state != "open":
+        return None, _state_page(state, link.assignment)
+    instrument = current_instruments().get(link.assignment.instrument_id)
+    if instrument is None:
+        abort(404)
+    return link, instrument
 
 
 @bp.get("/<token>")
 @limiter.limit("60 per minute")
 def entry(token):
     """Show the start page; a GET changes nothing, so link previews cannot use a link up."""
-    link = ops.find_link(db.session, token)
+    link, found = _open_link(token, utcnow())
     if link is None:
-        return _state_page("unknown")
-    state = link_state(link, utcnow())
-    if state != "open":
-        return _state_page(state, link.assignment)
-    assignment = link.assignment
-    instrument = current_instruments().get(assignment.instrument_id)
-    if instrument is None:
-        abort(404)
-    return render_template("q/start.html", a=assignment, instrument=instrument, token=token,
-                           lang=_language(assignment))
+        return found
+    return render_template("q/start.html", a=link.assignment, instrument=found, token=token,
+                           lang=_language(link.assignment))
 
 
 @bp.post("/<token>")
 @limiter.limit("30 per minute")
 def start(token):
     """Start (or resume) answering, in a fresh session bound to this one assignment."""
-    link = ops.find_link(db.session, token)
-    if link is None:
-        return _state_page("unknown")
     now = utcnow()
-    state = link_state(link, now)
-    if state != "open":
-        return _state_page(state, link.assignment)
-    assignment = link.assignment
-    instrument = current_instruments().get(assignment.instrument_id)
-    if instrument is None:
-        abort(404)
+    link, found = _open_link(token, now)
+    if link is None:
+        return found
+    assignment, instrument = link.assignment, found
     chosen = session.get("lang")
     session.clear()  # a new respondent session; nothing of an earlier one carries over
     session[SESSION_KEY] = assignment.id
@@ -203,12 +206,13 @@ def submit():
         db.session.rollback()
         return _state_page("bad_request", assignment)
     # Alerts and their texts are written in the same transaction as the response.
-    _findings, keys = assess_response(db.session, response, instrument, now=now, **alerts.context())
+    context = alerts.context()
+    _findings, keys = assess_response(db.session, response, instrument, now=now, **context)
     db.session.commit()
     if keys:
         # Red: try to reach the nurse now rather than at the next tick.
         send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
-                 public_url=alerts.context()["public_url"])
+                 public_url=context["public_url"])
     return redirect(url_for(".done"), code=303)
 
 
@@ -222,5 +226,5 @@ def done():
     red = db.session.scalar(select(AlertOccurrence.id).where(AlertOccurrence.response_id == response.id,
                                                              AlertOccurrence.severity == "red").limit(1))
     return render_template("q/done.html", a=response.assignment, response=response, red=red is not None,
-                           hotline=alerts.context()["protocol"].site_phone, lang=_language(response.assignment))
+                           hotline=current_protocol().site_phone, lang=_language(response.assignment))
 
