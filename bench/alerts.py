@@ -26,7 +26,6 @@ file seeded at a tenth of the size. Request rate limits and CSRF checks are off,
 """
 
 import json
-import logging
 import os
 import random
 import re
@@ -43,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import scratch_database, summary  # noqa: E402
+from common import logs_to_devnull, scratch_database, summary  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
 from sqlalchemy import event, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session, joinedload  # noqa: E402
@@ -80,7 +79,6 @@ SCHEDULE = [("baseline", "baseline"), ("quality-of-life", "baseline"), ("symptom
             ("post-infusion", "infusion-1"), ("post-infusion", "infusion-2"), ("symptom-check", "weekly-2"),
             ("symptom-check", "weekly-3"), ("quality-of-life", "four-weekly-5"), ("symptom-check", "weekly-4"),
             ("post-infusion", "infusion-3")]
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115  (the app's log lines go here, as to a log file)
 
 
 def settings(url, fake):
@@ -437,23 +435,6 @@ def submit_timings(app, fake, runs=SUBMIT_RUNS):
 
 
 # --- running -------------------------------------------------------------------------------
-
-@contextmanager
-def logs_to_devnull():
-    """Log as the app does (INFO) but to /dev/null, as a service's log file would take it."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    logging.basicConfig(level=logging.INFO, stream=DEVNULL, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        yield
-    finally:
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
-
 
 def run(kind, scale, tmp, fake, force_explain=False):
     label = LABELS[kind]

@@ -1,43 +1,20 @@
 """Shared pieces of the benchmarks: scratch databases and timing summaries."""
 
+import logging
 import os
 import statistics
-import uuid
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from pro_app.db import make_engine, upgrade
+from scratch import scratch_database as _scratch_database  # noqa: E402
 
 
-@contextmanager
 def scratch_database(kind, tmp):
-    """Yield the URL of a new, migrated database; a PostgreSQL one is dropped afterwards."""
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp}/{uuid.uuid4().hex[:8]}.db"
-        _migrate(url)
-        yield url
-        return
-    base = os.environ["PRO_BENCH_DATABASE_URL"]
-    name = f"pro_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _migrate(url):
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    """A new, migrated database; on PostgreSQL created on PRO_BENCH_DATABASE_URL's server, then dropped."""
+    return _scratch_database(kind, tmp, os.environ.get("PRO_BENCH_DATABASE_URL"), prefix="pro_bench")
 
 
 def databases():
@@ -51,3 +28,21 @@ def summary(name, timings, target=None):
     verdict = f"  target < {target:.0f} ms: {'met' if median < target else 'MISSED'} " \
               f"(median is {median / target:.2f}x the target)" if target else ""
     return f"{name:<52} median {median:7.2f} ms   p95 {p95:7.2f} ms   n={len(timings)}{verdict}"
+
+
+@contextmanager
+def logs_to_devnull():
+    """Log as the app does (INFO) but to /dev/null, as a service's log file would take it."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    with open(os.devnull, "w") as devnull:
+        logging.basicConfig(level=logging.INFO, stream=devnull, force=True)
+        try:
+            yield
+        finally:
+            for handler in root.handlers[:]:
+                root.removeHandler(handler)
+            for handler in saved[0]:
+                root.addHandler(handler)
+            root.setLevel(saved[1])
+

@@ -19,7 +19,6 @@ so these rates understate what the sender does against the real Twilio API.
 
 import cProfile
 import io
-import logging
 import os
 import pstats
 import statistics
@@ -27,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import databases, scratch_database, summary  # noqa: E402
+from common import databases, logs_to_devnull, scratch_database, summary  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
 from sqlalchemy import create_engine, delete, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -56,7 +54,6 @@ TARGET_RATE = 200.0  # texts per second
 TARGET_PLAN_MS = 50.0
 SENDER = "+15005550006"
 PRO_APP = Path(sys.executable).with_name("pro-app")
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115  (the app's log lines go here, as they would to a log file)
 
 
 def enqueue_due(url, n, now, tag):
@@ -209,24 +206,6 @@ def planning(url, samples):
             counts.append(len(rows))
     app.extensions["pro_db"]["engine"].dispose()
     return plan_ms, store_ms, counts
-
-
-@contextmanager
-def logs_to_devnull():
-    """Log as the app does (INFO) but to /dev/null, as a service's log file would take it,
-    instead of flooding this benchmark's output."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    logging.basicConfig(level=logging.INFO, stream=DEVNULL, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        yield
-    finally:
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
 
 
 def main(texts=2000, samples=200, profile=False):

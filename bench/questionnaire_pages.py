@@ -23,7 +23,6 @@ what the server does for real phones.
 """
 
 import http.client
-import logging
 import os
 import re
 import shutil
@@ -42,7 +41,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import scratch_database  # noqa: E402
+from common import logs_to_devnull, scratch_database  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from pro_app import create_app  # noqa: E402
@@ -366,23 +365,6 @@ def throughput(tmp, total, workers, threads, clients):
             else:
                 print("(wrk is not installed: `apt-get install -y wrk` adds a figure from a load generator "
                       "that takes less of the CPU the server needs)")
-
-
-@contextmanager
-def logs_to_devnull():
-    """Log as the app does (INFO) but to /dev/null, as a service's log file would take it."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    with open(os.devnull, "w") as devnull:
-        logging.basicConfig(level=logging.INFO, stream=devnull, force=True)
-        try:
-            yield
-        finally:
-            for handler in root.handlers[:]:
-                root.removeHandler(handler)
-            for handler in saved[0]:
-                root.addHandler(handler)
-            root.setLevel(saved[1])
 
 
 def main(total=6000, workers=2, threads=1, clients=4):

@@ -3,11 +3,11 @@
 import os
 import re
 import sqlite3
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import create_engine, make_url
+from scratch import scratch_database
+from sqlalchemy import create_engine
 
 from pro_app import create_app
 from pro_app.audit.operations import Actor
@@ -37,48 +37,17 @@ def sqlite_template(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pg_engine():
     """A PostgreSQL database of this test run's own, migrated once and dropped at the end."""
-    base = make_url(PG_URL)
-    name = f"pro_test_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = create_engine(base.set(database=name))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_database("postgresql", None, PG_URL, prefix="pro_test") as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(params=DATABASES)
 def scratch_db(request, tmp_path):
     """The URL of a new, migrated, empty database of this test's own, for real processes."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'scratch.db'}"
-        _migrate(url)
+    with scratch_database(request.param, tmp_path, PG_URL) as url:
         yield url
-        return
-    name = f"pro_scratch_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            # FORCE: a killed child's backend may not have noticed the hang-up yet.
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def _migrate(url):
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
 
 
 @pytest.fixture
