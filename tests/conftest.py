@@ -3,9 +3,12 @@
 import os
 import re
 import sqlite3
+import sys
 from datetime import UTC, date, datetime
 
 import pytest
+from flask import Flask
+from flask_babel import Babel, force_locale
 from scratch import scratch_database
 from sqlalchemy import create_engine
 
@@ -48,6 +51,31 @@ def scratch_db(request, tmp_path):
     """The URL of a new, migrated, empty database of this test's own, for real processes."""
     with scratch_database(request.param, tmp_path, PG_URL) as url:
         yield url
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A settable "now" for every page, webhook and command of the app (ticks get their own)."""
+    from pro_app import clock as clock_module
+
+    class Clock:
+        now = NOW
+
+    c = Clock()
+    real = clock_module.utcnow
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pro_app") and getattr(module, "utcnow", None) is real:
+            monkeypatch.setattr(module, "utcnow", lambda: c.now)
+    return c
+
+
+@pytest.fixture
+def english():
+    """Messages of pure functions in English, without an app or a database."""
+    app = Flask(__name__)
+    Babel(app)
+    with app.app_context(), force_locale("en"):
+        yield
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from fake_twilio import twilio_signature
 from sqlalchemy import func, select
 
 from pro_app import alerts
-from pro_app.alerts import views as alert_views
 from pro_app.alerts.models import Alert, AlertOccurrence, AlertState
 from pro_app.alerts.operations import acknowledge, claim, raise_findings, resolve
 from pro_app.alerts.rules import Finding
@@ -25,9 +24,7 @@ from pro_app.db import db
 from pro_app.participants.models import Participant
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
-from pro_app.questionnaires import views as q_views
 from pro_app.questionnaires.models import Assignment, Response
-from pro_app.sms import webhooks
 from pro_app.sms.models import Message, MessageState
 from pro_app.staff.models import StaffUser
 
@@ -71,15 +68,9 @@ def app_config(twilio_config):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The instant the respondent's pages, the staff alert pages and the webhooks run at."""
-    class Clock:
-        now = ENROLLED
-
-    c = Clock()
-    for module in (q_views, alert_views, webhooks):
-        monkeypatch.setattr(module, "utcnow", lambda: c.now)
-    return c
+def clock(clock):
+    clock.now = ENROLLED
+    return clock
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
-from pro_app.sms import devphone
 from pro_app.sms.models import InboundMessage, Message, MessageState
 from pro_app.visits.models import Visit, VisitStatus
 
@@ -19,14 +18,9 @@ START = date(2026, 3, 9)
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Freeze the clock /dev/phone replies are received at."""
-    class Clock:
-        now = NOW + timedelta(hours=1)
-
-    c = Clock()
-    monkeypatch.setattr(devphone, "utcnow", lambda: c.now)
-    return c
+def clock(clock):
+    clock.now = NOW + timedelta(hours=1)
+    return clock
 
 
 @pytest.fixture

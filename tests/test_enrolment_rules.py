@@ -3,18 +3,10 @@
 from datetime import date
 
 import pytest
-from flask import Flask
-from flask_babel import Babel, force_locale
 
 from pro_app.participants.validation import check_enrolment, normalise_phone
 
-
-@pytest.fixture(autouse=True)
-def english():
-    app = Flask(__name__)
-    Babel(app)
-    with app.app_context(), force_locale("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def raw(**changes):

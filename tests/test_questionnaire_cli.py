@@ -16,7 +16,7 @@ def test_shipped_instruments_pass(runner):
 
 @pytest.mark.parametrize(("old", "new", "reason"), [
     ("type: yesno", "type: checkbox", "bad item type 'checkbox'"),
-    ("show_if: {item: ", "show_if: {item: no_such_item, x: ", ""),
+    ("show_if: {item: ", "show_if: {item: no_such_item, x: ", "'x' was unexpected"),
 ])
 def test_a_broken_file_is_named_with_line_item_and_reason(runner, tmp_path, old, new, reason):
     folder = tmp_path / "instruments"

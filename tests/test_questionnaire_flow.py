@@ -19,7 +19,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import func, select
 
 from pro_app.db import db
-from pro_app.questionnaires import current_instruments, staff_views, views
+from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.models import Assignment, AssignmentState, QuestionnaireLink, Response, ResponseDraft
 from pro_app.sms.models import Message
@@ -59,16 +59,6 @@ def app_config(twilio_config):
     return twilio_config
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The instant the respondent's and staff pages run at (ticks are given theirs)."""
-    class Clock:
-        now = NOW
-
-    c = Clock()
-    monkeypatch.setattr(views, "utcnow", lambda: c.now)
-    monkeypatch.setattr(staff_views, "utcnow", lambda: c.now)
-    return c
 
 
 @pytest.fixture

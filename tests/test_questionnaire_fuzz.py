@@ -19,7 +19,6 @@ from werkzeug.datastructures import MultiDict
 
 from pro_app.db import db
 from pro_app.questionnaires import operations as ops
-from pro_app.questionnaires import views
 from pro_app.questionnaires.models import Assignment, Response, ResponseDraft
 
 START = date(2026, 3, 9)  # day 1; baseline is open at NOW (day -7, 12:00 in Shanghai)
@@ -33,14 +32,6 @@ ODD = ["\x00", "\x00yes", "\ufeff1", "１", "٣٧", "37\u00a0.5", "３７.５", 
        "9" * 5000, "%FF", "\ud7ff", "null", "[]", "{}", "<script>", "' OR 1=1 --", "\r\n", "\t3\t"]
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = NOW
-
-    c = Clock()
-    monkeypatch.setattr(views, "utcnow", lambda: c.now)
-    return c
 
 
 def valid_value(item):

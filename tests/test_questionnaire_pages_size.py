@@ -9,12 +9,10 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from conftest import NOW
 from sqlalchemy import select
 
 from pro_app.db import db
 from pro_app.questionnaires import operations as ops
-from pro_app.questionnaires import views
 from pro_app.questionnaires.models import Assignment
 
 LIMIT = 30 * 1024
@@ -25,14 +23,6 @@ STYLESHEET = re.compile(rb"""<link\b[^>]*\brel=["']?stylesheet["']?[^>]*>""", re
 HREF = re.compile(rb"""\bhref=["']([^"']+)["']""")
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        now = NOW
-
-    c = Clock()
-    monkeypatch.setattr(views, "utcnow", lambda: c.now)
-    return c
 
 
 @pytest.fixture

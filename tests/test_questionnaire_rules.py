@@ -3,8 +3,6 @@
 import textwrap
 
 import pytest
-from flask import Flask
-from flask_babel import Babel, force_locale
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
@@ -53,12 +51,7 @@ GOOD = textwrap.dedent("""\
 """)
 
 
-@pytest.fixture(autouse=True)
-def english():
-    app = Flask(__name__)
-    Babel(app)
-    with app.app_context(), force_locale("en"):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

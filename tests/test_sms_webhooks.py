@@ -17,8 +17,6 @@ from sqlalchemy import select, text
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Participant
-from pro_app.sms import views as sms_views
-from pro_app.sms import webhooks
 from pro_app.sms.models import InboundMessage, Message, MessageState, PhoneNumber
 from pro_app.visits.models import Visit, VisitStatus
 
@@ -43,15 +41,9 @@ def app_config(twilio_config, reminders_only_protocol):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Freeze the clock the webhook and staff views read; set clock.now to move it."""
-    class Clock:
-        now = NOW + timedelta(hours=1)
-
-    c = Clock()
-    monkeypatch.setattr(webhooks, "utcnow", lambda: c.now)
-    monkeypatch.setattr(sms_views, "utcnow", lambda: c.now)
-    return c
+def clock(clock):
+    clock.now = NOW + timedelta(hours=1)
+    return clock
 
 
 @pytest.fixture
