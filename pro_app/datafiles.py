@@ -32,14 +32,18 @@ class LocatedYaml:
             raise DataFileError(self.path, None, "", f"cannot read file ({exc.strerror})") from None
         except UnicodeDecodeError:
             raise DataFileError(self.path, None, "", "not UTF-8 text") from None
+        loader = yaml.SafeLoader(text)
         try:
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
+            # Parse once: the node tree gives line numbers, the same tree gives the data.
+            self.node = loader.get_single_node()
+            self.data = loader.construct_document(self.node) if self.node is not None else None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             raise DataFileError(
                 self.path, mark.line + 1 if mark else None, "", f"not valid YAML ({exc.problem})"
             ) from None
+        finally:
+            loader.dispose()
 
     def line_of(self, path):
         """Return the 1-based line where a key/index path sits, or its nearest parent."""
