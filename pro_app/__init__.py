@@ -8,6 +8,21 @@ from flask import Flask, redirect, url_for
 from pro_app import config
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where a built wheel carries the top-level templates/, static/ and questionnaires/ (setup.py).
+BUNDLED = Path(__file__).resolve().parent / "_bundled"
+
+
+def resource_folder(name):
+    """Return the folder of templates, static files or shipped instruments."""
+    # An installed wheel has its own copy; a checkout or editable install has none and uses the
+    # top-level folder. The copy wins: in site-packages, ROOT/name may belong to another package.
+    bundled = BUNDLED / name
+    return bundled if bundled.is_dir() else ROOT / name
+
+
+def is_checkout():
+    """Tell whether the app runs from the repository rather than from an installed wheel."""
+    return not BUNDLED.is_dir()
 
 
 def create_app(test_config=None, instance_path=None):
@@ -16,8 +31,8 @@ def create_app(test_config=None, instance_path=None):
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(resource_folder("templates")),
+        static_folder=str(resource_folder("static")),
     )
     app.config.from_object(config.Defaults)
     app.config.from_pyfile("config.py", silent=True)
@@ -38,6 +53,7 @@ def create_app(test_config=None, instance_path=None):
         demo,
         health,
         i18n,
+        inputs,
         participants,
         protocol,
         questionnaires,
@@ -52,6 +68,7 @@ def create_app(test_config=None, instance_path=None):
     from pro_app.extensions import csrf, limiter
 
     db.init_app(app)
+    inputs.init_app(app)
     protocol.init_app(app)
     questionnaires.init_app(app)
     csrf.init_app(app)

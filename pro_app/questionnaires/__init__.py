@@ -1,8 +1,10 @@
 """Questionnaires: instruments as data, assignments, the respondent's pages, responses."""
 
+from pathlib import Path
+
 from flask import current_app
 
-from pro_app import ROOT
+from pro_app import ROOT, is_checkout, resource_folder
 from pro_app.questionnaires.instruments import InstrumentError, load_instruments, wording
 
 
@@ -11,7 +13,10 @@ def instrument_folders(app):
     configured = app.config.get("QUESTIONNAIRE_DIRS")
     if configured:
         return [p for p in str(configured).split(":") if p]
-    return [str(ROOT / "questionnaires"), str(ROOT / "questionnaires" / "local")]
+    # A site's licensed instruments are never in the wheel: beside the checkout's shipped ones
+    # (git-ignored), or in the instance folder of an installed app.
+    local = ROOT / "questionnaires" / "local" if is_checkout() else Path(app.instance_path) / "questionnaires"
+    return [str(resource_folder("questionnaires")), str(local)]
 
 
 def init_app(app):
