@@ -56,9 +56,9 @@ FORBIDDEN = ["39", "38", "°", "temperature", "fever", "chill", "infusion", "pos
              "达雷妥尤单抗", "dara-tall", "t-all"]
 
 DONE_TEXT = {
-    "zh-CN": ["您的部分回答需要医生立即处理", "请立即拨打研究热线：", "请立即前往最近的急诊"],
+    "zh-CN": ["您的部分回答需要医生立即处理", "请立即拨打研究热线：", "请立即拨打120", "请带上研究卡"],
     "en": ["Some answers need a doctor now", "Call the study hotline now:",
-           "go to the nearest emergency department now"],
+           "call 120 now", "Bring the study card"],
 }
 
 
@@ -245,7 +245,7 @@ def test_fever_answer_shows_emergency_advice_and_texts_the_nurse_at_once(app, cl
     page = text_of(done)
     hotline = app.extensions["pro_protocol"].site_phone
     assert hotline == "+862223909999"
-    assert f'href="tel:{hotline}"' in page and f">{hotline}</a>" in page
+    assert f'href="tel:{hotline}"' in page and ">022-2390 9999</a>" in page
     assert 'role="alert"' in page and f'<html lang="{lang}">' in page
     for words in DONE_TEXT[lang]:
         assert words in page, words
@@ -259,7 +259,8 @@ def test_without_fever_the_done_page_has_no_emergency_advice_and_nobody_is_texte
     clock.now = FEVER_AT
     browser, _ = answer(app, clock, assignment_id(app, "P-001", "infusion-1"), post_infusion("37.9"))
     page = text_of(browser.get("/q/done"))
-    assert "Thank you" in page and "Some answers need a doctor now" not in page and "tel:" not in page
+    assert "Thank you" in page and "Some answers need a doctor now" not in page and 'role="alert"' not in page
+    assert "Nothing in these answers needs a call" in page and 'href="tel:+862223909999"' in page
     assert all_alerts(app) == [] and staff_texts(fake_twilio) == []
 
 

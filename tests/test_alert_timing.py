@@ -184,7 +184,7 @@ def assert_emergency_page(app, browser):
     hotline = app.extensions["pro_protocol"].site_phone
     assert done.status_code == 200 and 'role="alert"' in page
     assert "您的部分回答需要医生立即处理" in page and "请立即拨打研究热线：" in page
-    assert f'href="tel:{hotline}"' in page and "请立即前往最近的急诊" in page
+    assert f'href="tel:{hotline}"' in page and "请立即拨打120" in page
 
 
 def test_a_fever_answer_reaches_the_nurse_within_2_seconds_with_the_scheduler_running(running, fake):

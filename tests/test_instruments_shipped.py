@@ -202,3 +202,15 @@ def test_quality_of_life_scores_put_the_best_answers_at_100():
     assert scores(instrument, best) == {"physical": 100.0, "emotional": 100.0, "social": 100.0, "global": 100.0}
     assert scores(instrument, worst) == {"physical": 0.0, "emotional": 0.0, "social": 0.0, "global": 0.0}
     assert scores(instrument, {"overall_life": 7})["global"] == 70.0
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_alert_rule_has_a_label_a_nurse_can_read(path):
+    """The worklist names a rule by its label ("Fever 38.0 °C or higher"), never by its id."""
+    instrument = check_file(path)[0]
+    for rule in instrument.alerts:
+        assert rule.label is not None, f"{path.name}: rule {rule.id!r} has no label"
+        for lang in LANGS:
+            assert rule.label[lang].strip() and rule.label[lang] != rule.id, (rule.id, lang)
+    labels = [rule.label["en"] for rule in instrument.alerts]
+    assert len(labels) == len(set(labels)), f"{path.name}: two rules share a label"

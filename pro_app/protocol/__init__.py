@@ -2,12 +2,24 @@
 
 from flask import current_app
 
+from pro_app.protocol.hotline import Hotline, hotline  # noqa: F401
 from pro_app.protocol.model import Protocol, ProtocolError, load_protocol  # noqa: F401
 
 
 def init_app(app):
     """Load the protocol once, failing fast with a clear message when it is invalid."""
     app.extensions["pro_protocol"] = load_protocol(app.config.get("PROTOCOL_FILE"))
+    line = hotline(app.extensions["pro_protocol"].site_phone)
+
+    # Every page (patient pages, error pages) can show the hotline: {{ hotline.tel }}, {{ hotline.display }}.
+    @app.context_processor
+    def _hotline():
+        return {"hotline": line}
+
+
+def current_hotline() -> Hotline:
+    """Return the study hotline, as a tel: target and as families write it."""
+    return hotline(current_protocol().site_phone)
 
 
 def current_protocol() -> Protocol:

@@ -6,11 +6,11 @@ from sqlalchemy import select
 from pro_app import alerts
 from pro_app.alerts.models import AlertOccurrence
 from pro_app.alerts.operations import assess_response, pending_keys_to_ids
+from pro_app.alerts.rules import SEVERITIES
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.i18n import select_language
-from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
@@ -223,8 +223,11 @@ def done():
                 if isinstance(assignment_id, int) else None)
     if response is None:
         return _state_page("no_session")
-    red = db.session.scalar(select(AlertOccurrence.id).where(AlertOccurrence.response_id == response.id,
-                                                             AlertOccurrence.severity == "red").limit(1))
-    return render_template("q/done.html", a=response.assignment, response=response, red=red is not None,
-                           hotline=current_protocol().site_phone, lang=_language(response.assignment))
+    return render_template("q/done.html", a=response.assignment, response=response,
+                           severity=response_severity(db.session, response), lang=_language(response.assignment))
 
+
+def response_severity(session, response):
+    """Return the most urgent severity the alerts raised from a response: "red", "amber" or None."""
+    found = set(session.scalars(select(AlertOccurrence.severity).where(AlertOccurrence.response_id == response.id)))
+    return next((s for s in SEVERITIES if s in found), None)
