@@ -9,6 +9,8 @@ class Defaults:
 
     SECRET_KEY = None
     DATABASE_URL = None
+    #: PostgreSQL role the app runs as; `pro-app db upgrade`, run as the owner, grants it (dbroles.py).
+    DATABASE_RUNTIME_ROLE = None
     PUBLIC_URL = "http://127.0.0.1:5000"
     SMS_BACKEND = "console"
     SMS_RATE = 0

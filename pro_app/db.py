@@ -185,12 +185,16 @@ def alembic_config(connection):
     return cfg
 
 
-def upgrade(engine, revision="head"):
-    """Migrate a database to the given revision."""
+def upgrade(engine, revision="head", runtime_role=None):
+    """Migrate a database to the given revision, then grant the runtime role its privileges."""
     from alembic import command
+
+    from pro_app.dbroles import grant_runtime_role
 
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+        if runtime_role:
+            grant_runtime_role(connection, runtime_role)
 
 
 @click.group("db", cls=AppGroup)
@@ -202,8 +206,28 @@ def db_cli():
 @click.argument("revision", default="head")
 def upgrade_command(revision):
     """Migrate the database to the latest schema."""
-    upgrade(db.engine, revision)
-    click.echo(f"database at {revision}")
+    from pro_app.dbroles import RoleError
+
+    role = current_app.config.get("DATABASE_RUNTIME_ROLE")
+    try:
+        upgrade(db.engine, revision, runtime_role=role)
+    except RoleError as exc:
+        raise click.ClickException(f"{exc}; nothing was migrated") from None
+    click.echo(f"database at {revision}" + (f"; runtime role {role} granted" if role else ""))
+
+
+@db_cli.command("grant")
+@click.argument("role")
+def grant_command(role):
+    """Grant a runtime role what the app needs on this PostgreSQL database (run as the owner)."""
+    from pro_app.dbroles import RoleError, grant_runtime_role
+
+    try:
+        with db.engine.begin() as connection:
+            grant_runtime_role(connection, role)
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"runtime role {role} granted")
 
 
 @db_cli.command("current")

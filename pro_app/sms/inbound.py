@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from pro_app.audit.operations import Actor, record
 from pro_app.participants.models import Contact
+from pro_app.protocol.hotline import hotline
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.keywords import parse_reply
@@ -42,7 +43,8 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
         reply = ("reply_opt_in", {})
     elif action == "help":
         inbound.handled_at = now
-        reply = ("reply_help", {"phone": protocol.site_phone})
+        # Written as on the hospital's card ("022-2390 9999"), which phones still turn into a link.
+        reply = ("reply_help", {"phone": hotline(protocol.site_phone).display})
     elif action == "confirm" and len(participants) == 1:
         visit = _next_visit(session, contact.participant_id, now)
         if visit is not None:
