@@ -23,3 +23,9 @@ def test_the_protocols_hotline_is_on_every_page_context(app):
 
         html = render_template_string('<a href="tel:{{ hotline.tel }}">{{ hotline.display }}</a>')
     assert html == '<a href="tel:+862223909999">022-2390 9999</a>'
+
+
+def test_an_unknown_link_page_shows_the_hotline_as_a_tel_link(client):
+    page = client.get("/q/" + "x" * 32)
+    assert page.status_code == 404
+    assert '<a class="tel" href="tel:+862223909999">022-2390 9999</a>' in page.get_data(as_text=True)

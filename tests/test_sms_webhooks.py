@@ -471,11 +471,12 @@ def test_start_opts_back_in_and_replies(app, client, fake_twilio, tick, clock, e
 @pytest.mark.parametrize(("phone", "word", "lang"), [(PATIENT, "HELP", "zh-CN"), (CAREGIVER, "help", "en"),
                                                      (PATIENT, "帮助", "zh-CN")])
 def test_help_replies_with_the_site_phone_only(app, client, fake_twilio, tick, clock, enrolled, phone, word, lang):
-    site_phone = app.extensions["pro_protocol"].site_phone
+    assert app.extensions["pro_protocol"].site_phone == "+862223909999"
     assert post_inbound(client, fake_twilio, phone, word).status_code == 200
     reply = message(app, template="reply_help")
     assert reply.to_phone == phone and reply.language == lang
-    assert site_phone in reply.body
+    # Written as people in Tianjin write it, not in E.164.
+    assert "022-2390 9999" in reply.body and "+86" not in reply.body
     assert_neutral(reply.body)
     [inbound] = inbound_rows(app)
     assert inbound.action == "help" and inbound.handled_at is not None
