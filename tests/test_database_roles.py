@@ -101,7 +101,8 @@ def test_runtime_role_adds_audit_rows_but_cannot_change_them_or_the_schema(roles
             "must be owner of table audit_events")
     refused(runtime_url, "DROP TABLE participants CASCADE", "must be owner of table participants")
     refused(runtime_url, "CREATE TABLE sneaky (id int)", "permission denied for schema public")
-    refused(runtime_url, "UPDATE alembic_version SET version_num = '0001'", "permission denied for table alembic_version")
+    refused(runtime_url, "UPDATE alembic_version SET version_num = '0001'",
+            "permission denied for table alembic_version")
 
     # The row is still there, unchanged: nothing above got through.
     with psycopg.connect(libpq(owner_url), autocommit=True) as conn:
