@@ -1,6 +1,5 @@
 """pro-app export alerts: the study's safety reporting."""
 
-import csv
 import json
 import sys
 
@@ -10,6 +9,7 @@ from sqlalchemy import select
 
 from pro_app.alerts.models import Alert
 from pro_app.db import db
+from pro_app.exports.csvfile import write_rows
 
 COLUMNS = ("id", "study_id", "rule", "severity", "state", "opened_at", "last_seen_at", "occurrences",
            "escalation_level", "owner", "claimed_at", "acknowledged_at", "resolved_at", "action", "note")
@@ -48,9 +48,7 @@ def export_alerts(fmt, out):
             json.dump(rows, handle, ensure_ascii=False, indent=1)
             handle.write("\n")
         else:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+            write_rows(handle, COLUMNS, rows)
     finally:
         if out:
             handle.close()

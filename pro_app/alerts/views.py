@@ -14,6 +14,7 @@ from pro_app.alerts.operations import AlertChangeError, acknowledge, claim, reso
 from pro_app.audit.models import AuditEvent
 from pro_app.clock import utcnow
 from pro_app.db import db
+from pro_app.inputs import page_arg
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
@@ -48,7 +49,7 @@ def worklist_query():
 @bp.get("/")
 @staff_required()
 def index():
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = page_arg()
     total = db.session.scalar(select(func.count()).select_from(Alert).where(Alert.state.in_(ACTIVE)))
     alerts = db.session.scalars(worklist_query().limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     resolved = db.session.scalars(select(Alert).where(Alert.state == AlertState.RESOLVED)
@@ -65,7 +66,7 @@ def _alert_or_404(alert_id):
     return alert
 
 
-@bp.get("/<int:alert_id>")
+@bp.get("/<dbid:alert_id>")
 @staff_required()
 def show(alert_id, form=None, code=200):
     alert = _alert_or_404(alert_id)
@@ -78,7 +79,7 @@ def show(alert_id, form=None, code=200):
                            form=form or ResolveForm(), now=utcnow(), action_labels=ACTION_LABELS), code
 
 
-@bp.post("/<int:alert_id>/<step>")
+@bp.post("/<dbid:alert_id>/<step>")
 @staff_required(*WRITE_ROLES)
 def change(alert_id, step):
     alert = _alert_or_404(alert_id)

@@ -1,8 +1,11 @@
 """Enrolment: a participant, their contacts and their planned visits."""
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import record
 from pro_app.participants.models import Contact, ContactRole, Participant
 from pro_app.protocol.planner import plan_schedule
@@ -17,11 +20,26 @@ class DuplicateStudyId(ValueError):
 
 def study_id_taken(session, study_id):
     """Tell whether a study ID is already enrolled (case-insensitively)."""
-    from sqlalchemy import func
-
     return session.scalar(
         select(Participant.id).where(func.lower(Participant.study_id) == study_id.lower())
     ) is not None
+
+
+def just_enrolled_by(session, study_id, staff_id, now, within=timedelta(minutes=10)):
+    """Return the participant this staff member enrolled under this study ID moments ago, or None.
+
+    A double tap or a second tab sends the same enrolment twice; the second one then means the
+    first, not a clash with someone else's participant.
+    """
+    if staff_id is None:
+        return None
+    return session.scalar(
+        select(Participant).join(AuditEvent, AuditEvent.entity_id == Participant.id)
+        .where(func.lower(Participant.study_id) == study_id.lower(), AuditEvent.entity == "participant",
+               AuditEvent.action == "participant.enrolled", AuditEvent.staff_id == staff_id,
+               AuditEvent.at >= now - within)
+        .limit(1)
+    )
 
 
 def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):

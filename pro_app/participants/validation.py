@@ -8,6 +8,7 @@ import phonenumbers
 from flask_babel import lazy_gettext as _l
 
 from pro_app.clock import is_zone
+from pro_app.inputs import EARLIEST_STUDY_DATE, LATEST_START
 from pro_app.participants.models import LANGUAGES, age_group
 
 STUDY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
@@ -74,6 +75,9 @@ def check_enrolment(raw):
     if not STUDY_ID.match(study_id):
         errors["study_id"] = _l("Use 2-32 letters, digits, - or _ (a pseudonymous study ID, never a name).")
     start = take("start", parse_date)
+    if start is not None and not EARLIEST_STUDY_DATE <= start <= LATEST_START:
+        errors["start"] = _l("Choose a date from %(first)s to %(last)s.", first=EARLIEST_STUDY_DATE.isoformat(),
+                             last=LATEST_START.isoformat())
     tz = (raw.get("tz") or "").strip()
     if not is_zone(tz):
         errors["tz"] = _l("%(value)s is not a known time zone (e.g. Asia/Shanghai).", value=tz)

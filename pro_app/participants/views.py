@@ -2,7 +2,7 @@
 
 from itertools import groupby
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from pro_app.audit.operations import Actor
 from pro_app.clock import common_zones, utcnow
 from pro_app.db import db
+from pro_app.inputs import page_arg
 from pro_app.participants.forms import EnrolForm, StatusForm
 from pro_app.participants.models import Participant, ParticipantStatus
-from pro_app.participants.operations import DuplicateStudyId, enrol, set_participant_status
+from pro_app.participants.operations import DuplicateStudyId, enrol, just_enrolled_by, set_participant_status
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
@@ -37,7 +38,7 @@ def index():
     now = utcnow()
     query = (request.args.get("q") or "").strip()[:32]
     status = request.args.get("status") or ""
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     next_visit = (
         select(Visit.participant_id, func.min(Visit.starts_at).label("next_at"))
         .where(Visit.status.in_(OPEN_STATUSES), Visit.starts_at >= now)
@@ -53,7 +54,7 @@ def index():
         stmt = stmt.where(Participant.status == ParticipantStatus(status))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.execute(
-        stmt.order_by(Participant.study_id).limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)
+        stmt.order_by(Participant.study_id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
     return render_template(
         "participants/index.html", rows=rows, q=query, status=status, page=page,
@@ -74,6 +75,11 @@ def new():
                                     public_url=current_app.config["PUBLIC_URL"])
             except DuplicateStudyId:
                 db.session.rollback()
+                earlier = just_enrolled_by(db.session, enrolment.study_id, current_user.id, utcnow())
+                if earlier is not None:
+                    flash(_("%(id)s was enrolled a moment ago (a second tap or another tab); this is its page.",
+                            id=earlier.study_id))
+                    return redirect(url_for(".show", study_id=earlier.study_id), code=303)
                 errors = {"study_id": _("%(id)s is already enrolled.", id=enrolment.study_id)}
             else:
                 db.session.commit()

@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from pro_app.clock import to_local
 from pro_app.db import insert_new
@@ -32,6 +33,10 @@ LINK = "{link}"
 
 class AlreadySubmitted(Exception):
     """The assignment already has its response."""
+
+
+class SubmittedMeanwhile(AlreadySubmitted):
+    """Another request stored this assignment's response while this one was submitting it."""
 
 
 def hash_token(token):
@@ -164,9 +169,12 @@ def open_draft(session, assignment, instrument, now):
     draft = session.get(ResponseDraft, assignment.id)
     if draft is None:
         version = version_row(session, instrument, now)
-        draft = ResponseDraft(assignment_id=assignment.id, version_id=version.id, answers={}, section=0,
-                              submit_key=secrets.token_hex(16), started_at=now, updated_at=now)
-        session.add(draft)
+        # A double tap on Start runs this twice at once: the second insert does nothing and
+        # both requests go on with the one draft.
+        session.execute(insert_new(session, ResponseDraft, ["assignment_id"]).values(
+            assignment_id=assignment.id, version_id=version.id, answers={}, section=0,
+            submit_key=secrets.token_hex(16), started_at=now, updated_at=now))
+        draft = session.get(ResponseDraft, assignment.id, populate_existing=True)
         if assignment.state == AssignmentState.PENDING:
             assignment.state, assignment.updated_at = AssignmentState.IN_PROGRESS, now
         session.flush()
@@ -205,7 +213,13 @@ def submit(session, assignment, draft, instrument, submit_key, now):
         proxy=assignment.proxy, answers=answers, scores=ans.scores(instrument, answers),
         started_at=draft.started_at, submitted_at=now, submit_key=draft.submit_key,
     )
-    session.add(response)
+    try:
+        # A double tap sends the form twice at once; the response's unique assignment decides.
+        with session.begin_nested():
+            session.add(response)
+            session.flush()
+    except IntegrityError:
+        raise SubmittedMeanwhile() from None
     assignment.state, assignment.completed_at, assignment.updated_at = AssignmentState.COMPLETED, now, now
     session.delete(draft)
     session.flush()

@@ -52,7 +52,7 @@ def participant(study_id):
                            instruments=current_instruments())
 
 
-@bp.post("/assignments/<int:assignment_id>/resend")
+@bp.post("/assignments/<dbid:assignment_id>/resend")
 @staff_required(*WRITE_ROLES)
 def resend(assignment_id):
     assignment = db.session.get(Assignment, assignment_id)
@@ -70,7 +70,7 @@ def resend(assignment_id):
     return redirect(url_for(".participant", study_id=assignment.participant.study_id), code=303)
 
 
-@bp.get("/responses/<int:response_id>")
+@bp.get("/responses/<dbid:response_id>")
 @staff_required()
 def response(response_id):
     r = db.session.get(Response, response_id)

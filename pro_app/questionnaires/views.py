@@ -202,6 +202,10 @@ def submit():
     now = utcnow()
     try:
         response = ops.submit(db.session, assignment, draft, instrument, key, now)
+    except ops.SubmittedMeanwhile:
+        # The other tap stored it (and its alerts): show what that one shows.
+        db.session.rollback()
+        return redirect(url_for(".done"), code=303)
     except ops.AlreadySubmitted:
         db.session.rollback()
         return _state_page("bad_request", assignment)

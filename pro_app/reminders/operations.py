@@ -1,6 +1,7 @@
 """Writing reminders to the outbox: at enrolment and whenever a visit changes."""
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 
@@ -13,11 +14,27 @@ from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import VisitKind
 
 WELCOME_VALID = timedelta(days=7)
+#: Where the calendar link goes in the welcome text; the token is made when the text is sent.
+CALENDAR_LINK = "{calendar}"
+#: A link token in a text: /q/<token> or /cal/<token>.ics.
+LINK_TOKEN = re.compile(r"(/(?:q|cal)/)([A-Za-z0-9_-]{5,})")
 
 
 def hash_token(token):
     """Return the stored form of a link token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_calendar_token(contact):
+    """Give a contact a fresh calendar token (only its hash is stored); an earlier one stops working."""
+    token = secrets.token_urlsafe(24)  # 192 bits
+    contact.calendar_token_hash = hash_token(token)
+    return token
+
+
+def shorten_tokens(text):
+    """Cut every link token in a text to its first four characters, for pages and the outbox."""
+    return LINK_TOKEN.sub(lambda m: m.group(1) + m.group(2)[:4] + "…", text or "")
 
 
 def recipients_of(participant):
@@ -91,15 +108,13 @@ def plan_participant(session, participant, protocol, *, public_url, now):
     for contact in participant.contacts:
         if contact.consent_at is None:
             continue
-        token = secrets.token_urlsafe(24)
-        contact.calendar_token_hash = hash_token(token)
         lang = contact.language
+        # The calendar token is made when the text goes out, so the outbox never holds it whole.
         rows.append(message_row(
             key=f"welcome:c{contact.id}", participant_id=participant.id, contact_id=contact.id,
             phone=contact.phone, template="welcome", language=lang, due_at=now,
             expires_at=now + WELCOME_VALID, now=now,
-            body=render("welcome", lang, site=protocol.site_name[lang],
-                        calendar_url=f"{public_url.rstrip('/')}/cal/{token}.ics"),
+            body=render("welcome", lang, site=protocol.site_name[lang], calendar_url=CALENDAR_LINK),
         ))
     for visit in participant.visits:
         rows.extend(visit_reminder_rows(visit, protocol, now))

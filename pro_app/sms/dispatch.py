@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pro_app.questionnaires.operations import LINK, new_link
+from pro_app.reminders.operations import CALENDAR_LINK, new_calendar_token
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
@@ -179,13 +180,18 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         session.commit()
         return "deferred"
 
-    body = message.body
+    unsent = body = message.body
+    tokens = []
     if assignment is not None and LINK in body:
-        # The link's token exists only in the text itself; the outbox keeps it shortened,
+        tokens.append(new_link(session, assignment.id, now))
+        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
+    if message.contact is not None and CALENDAR_LINK in body:
+        tokens.append(new_calendar_token(message.contact))
+        body = body.replace(CALENDAR_LINK, f"{public_url}/cal/{tokens[-1]}.ics")
+    if tokens:
+        # A link's token exists only in the text itself; the outbox keeps it shortened,
         # except with the console gateway, whose outbox is the demo phone's inbox.
-        token = new_link(session, assignment.id, now)
-        body = body.replace(LINK, f"{public_url}/q/{token}")
-        message.body = body if gateway.name == "console" else body.replace(token, token[:4] + "…")
+        message.body = body if gateway.name == "console" else _shortened(body, tokens)
     # Record the attempt before the request: after a crash this text is "unknown", never resent.
     # The update is conditional, so a claim recovered by another worker is not sent here too.
     if not mark_attempted(session, message.id, owner, now):
@@ -197,8 +203,16 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
     limiter.wait()
     result = gateway.send(message.to_phone, body, status_callback=f"{public_url}/sms/status")
     outcome = apply_result(session, message, result, now)
+    if outcome == "retried":
+        message.body = unsent  # the next attempt makes fresh links: these never reached the phone
     session.commit()
     return outcome
+
+
+def _shortened(body, tokens):
+    for token in tokens:
+        body = body.replace(token, token[:4] + "…")
+    return body
 
 
 def apply_result(session, message, result, now):

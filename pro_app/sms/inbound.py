@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from pro_app.audit.operations import Actor, record
+from pro_app.db import insert_new
 from pro_app.participants.models import Contact
 from pro_app.protocol.hotline import hotline
 from pro_app.reminders.operations import enqueue, message_row
@@ -24,12 +25,16 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
     contacts = session.scalars(select(Contact).where(Contact.phone == from_phone).order_by(Contact.id)).all()
     action = parse_reply(body)
     participants = {c.participant_id for c in contacts}
-    inbound = InboundMessage(
+    # Twilio retries a webhook it thinks timed out, so the same text can arrive twice at once:
+    # only the request whose row goes in acts on it.
+    inbound_id = session.scalar(insert_new(session, InboundMessage, ["provider_sid"]).values(
         provider_sid=provider_sid, from_phone=from_phone, to_phone=to_phone, body=body[:1600],
         action=action, received_at=now,
         participant_id=next(iter(participants)) if len(participants) == 1 else None,
-    )
-    session.add(inbound)
+    ).returning(InboundMessage.id))
+    if inbound_id is None:
+        return None
+    inbound = session.get(InboundMessage, inbound_id)
     actor = Actor(label=f"sms:contact {contacts[0].id}" if contacts else "sms:unknown number")
     contact = contacts[0] if contacts else None
     reply = None

@@ -59,7 +59,7 @@ def inbox():
     return render_template("sms/inbox.html", replies=db.session.scalars(stmt).all(), show_all=show_all)
 
 
-@bp.post("/inbox/<int:reply_id>/handled")
+@bp.post("/inbox/<dbid:reply_id>/handled")
 @staff_required(*WRITE_ROLES)
 def mark_handled(reply_id):
     reply = db.session.get(InboundMessage, reply_id)

@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import csrf
+from pro_app.inputs import bounded_code
 from pro_app.protocol import current_protocol
 from pro_app.sms.gateway import OPTED_OUT_CODES, UNREACHABLE_CODES, auth_token
 from pro_app.sms.inbound import receive
@@ -50,7 +51,8 @@ def status():
     message = db.session.scalar(select(Message).where(Message.provider_sid == sid))
     if message is None:
         return "", 204  # not ours, or an outcome we recorded as unknown
-    code = request.form.get("ErrorCode", type=int)
+    # Twilio codes are five digits; anything else is noise, not something to store.
+    code = bounded_code(request.form.get("ErrorCode"))
     if STATE_RANK[new] > STATE_RANK[message.state]:
         message.state, message.updated_at = new, now
         if new == MessageState.DELIVERED:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from pro_app.audit.operations import record
 from pro_app.clock import local_to_utc
+from pro_app.inputs import study_date_bounds
 from pro_app.reminders.operations import replan_visit
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
 
@@ -20,6 +21,14 @@ def _require_reason(reason):
     if not reason:
         raise VisitChangeError(_l("Give a reason for the change."))
     return reason
+
+
+def _require_plausible_date(participant, day):
+    """Refuse a visit date outside the participant's plausible study period (see inputs)."""
+    first, last = study_date_bounds(participant.start_date)
+    if not first <= day <= last:
+        raise VisitChangeError(_l("Choose a date from %(first)s to %(last)s.",
+                                  first=first.isoformat(), last=last.isoformat()))
 
 
 def _later_open_visits(session, visit, kinds):
@@ -72,6 +81,7 @@ def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_k
     if not visit.is_open:
         raise VisitChangeError(_l("Only scheduled or confirmed visits can be moved."))
     tz = visit.participant.timezone
+    _require_plausible_date(visit.participant, new_date)
     old_local = visit.local_start
     days = (new_date - old_local.date()).days
     if days == 0 and new_time == old_local.time().replace(tzinfo=None):
@@ -83,6 +93,8 @@ def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_k
         if shift_other_kinds:
             kinds.update(k for k in type(visit.kind))
     later = _later_open_visits(session, visit, kinds) if kinds and days else []
+    for target in later:
+        _require_plausible_date(visit.participant, target.local_start.date() + timedelta(days=days))
 
     previous, following = _neighbours(session, visit)
     if previous is not None and new_date <= previous.local_start.date():
@@ -145,6 +157,7 @@ def add_visit(session, participant, *, kind, on, at, duration_minutes, label, wi
               reason, actor, now, protocol, instruments=None):
     """Add an unplanned visit (an extra aspirate, a replacement dose, a review)."""
     reason = _require_reason(reason)
+    _require_plausible_date(participant, on)
     visit = Visit(
         participant=participant,
         kind=kind,

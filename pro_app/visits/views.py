@@ -38,13 +38,13 @@ def _render_edit(visit, move=None, status=None, code=200):
                            status=status or StatusForm(), history=history), code
 
 
-@bp.get("/visits/<int:visit_id>")
+@bp.get("/visits/<dbid:visit_id>")
 @staff_required()
 def edit(visit_id):
     return _render_edit(_visit_or_404(visit_id))
 
 
-@bp.post("/visits/<int:visit_id>/move")
+@bp.post("/visits/<dbid:visit_id>/move")
 @staff_required(*WRITE_ROLES)
 def move(visit_id):
     visit = _visit_or_404(visit_id)
@@ -64,7 +64,7 @@ def move(visit_id):
     return _render_edit(visit, move=form, code=400)
 
 
-@bp.post("/visits/<int:visit_id>/status")
+@bp.post("/visits/<dbid:visit_id>/status")
 @staff_required(*WRITE_ROLES)
 def status(visit_id):
     visit = _visit_or_404(visit_id)

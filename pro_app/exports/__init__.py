@@ -1,0 +1,1 @@
+"""Study data exports: shared writers every export command uses."""
