@@ -264,33 +264,56 @@ def test_without_fever_the_done_page_has_no_emergency_advice_and_nobody_is_texte
     assert all_alerts(app) == [] and staff_texts(fake_twilio) == []
 
 
-def test_a_repeat_fever_attaches_to_the_open_alert_and_texts_nobody_again(app, clock, staff, make_participant,
-                                                                         fake_twilio):
+def test_a_new_fever_a_week_after_an_open_fever_alert_opens_a_new_alert_and_texts_the_nurse(
+        app, clock, staff, make_participant, fake_twilio):
     enrol(make_participant)
     clock.now = FEVER_AT
     answer(app, clock, assignment_id(app, "P-001", "infusion-1"), post_infusion("39.0"))
-    [alert] = all_alerts(app)
+    [first] = all_alerts(app)
     assert len(fake_twilio.messages_to(NURSE)) == 1
 
-    # A week later, the next after-infusion questionnaire reports fever again.
+    # A week later, the next after-infusion questionnaire reports fever again; the first alert is
+    # still open, but over a day old: this is a new episode, and the nurse hears of it.
     clock.now = SECOND_AT
     browser, _ = answer(app, clock, assignment_id(app, "P-001", "infusion-2"), post_infusion("38.6"))
-    [again] = all_alerts(app)
-    assert again.id == alert.id
-    assert again.occurrences == 2 and again.last_seen_at == SECOND_AT and again.opened_at == FEVER_AT
-    assert again.state == AlertState.OPEN and again.severity == "red"
+    old, new = all_alerts(app)
+    assert old.id == first.id and old.occurrences == 1 and old.last_seen_at == FEVER_AT
+    assert new.opened_at == SECOND_AT and new.severity == "red" and new.state == AlertState.OPEN
+    assert new.rule == "post-infusion:fever" and new.occurrences == 1
     with app.app_context():
         responses = db.session.scalars(select(Response.id).order_by(Response.submitted_at)).all()
+    assert [(o.at, o.response_id, o.detail["value"]) for o in occurrences(app, new.id)] == [
+        (SECOND_AT, responses[1], 38.6)]
+    assert staff_texts(fake_twilio) == [(NURSE, alert_text("zh-CN", "red", "P-001", 0, first.id)),
+                                        (NURSE, alert_text("zh-CN", "red", "P-001", 0, new.id))]
+    assert [e.action for e in audit(app)] == ["alert.opened", "alert.opened"]
+    # The worklist says how old each one is: the new one is minutes old, not "open 7 days".
+    clock.now = SECOND_AT + timedelta(minutes=5)
+    listing = text_of(staff_browser(app, NURSE_EMAIL).get("/staff/alerts/"))
+    assert "5 min" in listing and "(2)" in listing
+    assert "请立即拨打研究热线" in text_of(browser.get("/q/done"))
+
+
+def test_a_fever_within_a_day_of_an_open_alert_joins_it_and_texts_nobody_again(app, clock, staff,
+                                                                              make_participant, fake_twilio):
+    enrol(make_participant)
+    raise_now(app, "P-001", [fever(39.0)], FEVER_AT)
+    [alert] = all_alerts(app)
+    later = FEVER_AT + timedelta(hours=23)
+    assert raise_now(app, "P-001", [fever(38.6)], later) == []
+    [again] = all_alerts(app)
+    assert again.id == alert.id and again.occurrences == 2 and again.last_seen_at == later
+    assert [o.detail["value"] for o in occurrences(app, alert.id)] == [39.0, 38.6]
+    with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Message)
                                  .where(Message.template == "staff_alert")) == 1
-    found = occurrences(app, alert.id)
-    assert [(o.at, o.response_id, o.severity) for o in found] == [(FEVER_AT, responses[0], "red"),
-                                                                  (SECOND_AT, responses[1], "red")]
-    assert found[1].detail["value"] == 38.6
-    assert len(fake_twilio.messages_to(NURSE)) == 1 and len(staff_texts(fake_twilio)) == 1
-    assert [e.action for e in audit(app)] == ["alert.opened"]
-    # The respondent still gets the emergency advice for the repeat.
-    assert "请立即拨打研究热线" in text_of(browser.get("/q/done"))
+    # Once acknowledged, the next one is a new episode even within the day.
+    with app.app_context():
+        nurse = db.session.scalar(select(StaffUser).where(StaffUser.email == NURSE_EMAIL))
+        acknowledge(db.session, db.session.get(Alert, alert.id), nurse, later)
+        db.session.commit()
+    keys = raise_now(app, "P-001", [fever(39.2)], later + timedelta(minutes=30))
+    assert len(keys) == 1 and len(all_alerts(app)) == 2
 
 
 def test_amber_becoming_red_texts_the_nurse_and_starts_the_red_clock(app, clock, staff, make_participant,
@@ -322,14 +345,26 @@ def test_amber_that_escalated_then_turned_red_still_escalates_by_text(app, clock
     enrol(make_participant)
     rule = "post-infusion:chills_severe"
     opened = FEVER_AT
-    raise_now(app, "P-001", [Finding(rule, "amber", {"item": "chills_severity"})], opened)
+    with app.app_context():
+        questionnaire = db.session.get(Assignment, assignment_id(app, "P-001", "infusion-1"))
+        participant = questionnaire.participant
+        # Answers saved in the same unfinished questionnaire, a day apart, belong to one episode.
+        raise_findings(db.session, participant, [Finding(rule, "amber", {"item": "chills_severity"})], now=opened,
+                       assignment=questionnaire, **alerts.context())
+        db.session.commit()
     [alert] = all_alerts(app)
     tick(opened + timedelta(days=1))  # one business day: level 1, the investigator hears of the amber alert
     assert staff_texts(fake_twilio) == [(INVESTIGATOR, alert_text("en", "amber", "P-001", 1, alert.id))]
     fake_twilio.clear()
 
     turned = opened + timedelta(days=1, hours=1)
-    raise_now(app, "P-001", [Finding(rule, "red", {"item": "chills_severity"})], turned)
+    with app.app_context():
+        questionnaire = db.session.get(Assignment, assignment_id(app, "P-001", "infusion-1"))
+        raise_findings(db.session, questionnaire.participant, [Finding(rule, "red", {"item": "chills_severity"})],
+                       now=turned, assignment=questionnaire, **alerts.context())
+        db.session.commit()
+    [same] = all_alerts(app)
+    assert same.id == alert.id and same.severity == "red" and same.escalation_level == 0
     tick(turned)
     assert staff_texts(fake_twilio) == [(NURSE, alert_text("zh-CN", "red", "P-001", 0, alert.id))]
     fake_twilio.clear()

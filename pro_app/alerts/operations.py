@@ -2,14 +2,15 @@
 
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 
+from pro_app.alerts.episodes import headline, joins, nurse_text_due, rises
 from pro_app.alerts.models import ACTIVE, Alert, AlertOccurrence, AlertState
+from pro_app.alerts.phones import BLOCKED, phone_problems
 from pro_app.alerts.rules import evaluate, missed_finding, missed_in_a_row, unreachable_finding
 from pro_app.audit.operations import SYSTEM, Actor, record
 from pro_app.clock import local_to_utc, to_local
-from pro_app.participants.models import Contact
+from pro_app.participants.models import Contact, Participant
 from pro_app.questionnaires.models import Assignment, AssignmentState, Response
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
@@ -34,6 +35,10 @@ def next_escalation(severity, since, settings, tz):
     return local_to_utc(day, local.time().replace(tzinfo=None), tz)
 
 
+#: The highest escalation level: everyone responsible.
+TOP_LEVEL = 2
+
+
 def recipients(session, level):
     """Return who is texted: the on-call nurses first, then investigators, then everyone responsible."""
     staff = session.scalars(select(StaffUser).where(StaffUser.active.is_(True), StaffUser.phone.is_not(None))
@@ -47,23 +52,42 @@ def recipients(session, level):
     return [s for s in staff if s.on_call or s.role in (StaffRole.INVESTIGATOR, StaffRole.ADMIN)]
 
 
-def notify(session, alert, level, *, now, public_url, protocol):
-    """Queue the alert text for this escalation level; return the dedupe keys queued."""
-    keys = []
-    rows = []
-    for person in recipients(session, level):
-        lang = person.language if person.language in protocol.site_name else "zh-CN"
-        # The severity is in the key: after amber turns red, the red texts of each level must
-        # not be taken for the amber ones already sent at that level.
-        key = f"alert:{alert.id}:{alert.severity}:l{level}:s{person.id}"
-        keys.append(key)
-        rows.append(message_row(
-            key=key, participant_id=None, contact_id=None, phone=person.phone, template="staff_alert",
-            language=lang, due_at=now, ignore_quiet_hours=True, now=now,
-            body=render("staff_alert", lang, site=protocol.site_name[lang], study_id=alert.participant.study_id,
-                        severity=SEVERITY_WORDS[lang][alert.severity], level=level,
-                        url=f"{public_url}/staff/alerts/{alert.id}"),
-        ))
+def notify(session, alert, level, *, now, public_url, protocol, due=None):
+    """Queue the alert text for this escalation level; return the dedupe keys queued.
+
+    A recipient whose number is opted out or unreachable is not texted, and one whose last text
+    went undelivered may not get this one: either way the next level is texted at once, and the
+    alert's level is where the texts went.
+    """
+    keys, rows, texted = [], [], set()
+    due = due or now
+    while True:
+        people = recipients(session, level)
+        problems = phone_problems(session, [p.phone for p in people])
+        for person in people:
+            if person.id in texted or problems.get(person.phone) in BLOCKED:
+                continue
+            texted.add(person.id)
+            lang = person.language if person.language in protocol.site_name else "zh-CN"
+            # The severity is in the key: after amber turns red, the red texts of each level must
+            # not be taken for the amber ones already sent at that level.
+            key = f"alert:{alert.id}:{alert.severity}:l{level}:s{person.id}"
+            keys.append(key)
+            rows.append(message_row(
+                key=key, participant_id=None, contact_id=None, phone=person.phone, template="staff_alert",
+                language=lang, due_at=due, ignore_quiet_hours=True, now=now,
+                body=render("staff_alert", lang, site=protocol.site_name[lang], study_id=alert.participant.study_id,
+                            severity=SEVERITY_WORDS[lang][alert.severity], level=level,
+                            url=f"{public_url}/staff/alerts/{alert.id}"),
+            ))
+        troubled = {p.email: problems[p.phone] for p in people if p.phone in problems}
+        if (people and not troubled) or level >= TOP_LEVEL:
+            break
+        record(session, actor=SYSTEM, action="alert.rerouted", entity="alert", entity_id=alert.id,
+               participant_id=alert.participant_id, now=now,
+               after={"from_level": level, "to_level": level + 1, "phones": troubled or "nobody to text"})
+        level += 1
+    alert.escalation_level = level
     enqueue(session, rows)
     return keys
 
@@ -71,70 +95,155 @@ def notify(session, alert, level, *, now, public_url, protocol):
 SEVERITY_WORDS = {"zh-CN": {"red": "红色", "amber": "黄色"}, "en": {"red": "RED", "amber": "AMBER"}}
 
 
-def raise_findings(session, participant, findings, *, now, settings, public_url, protocol, response=None):
-    """Open an alert per new finding or attach it to the active one; return keys of texts to send now."""
+def raise_findings(session, participant, findings, *, now, settings, public_url, protocol, response=None,
+                   assignment=None):
+    """Put findings into the participant's episode (or open one); return keys of texts to send now.
+
+    Findings of one questionnaire (a response, or an `assignment` still being answered) go to its
+    episode; other findings join the participant's open episode unless it was acknowledged or is
+    over a day old. A red episode, new or worsened, texts the on-call nurse.
+    """
+    if not findings:
+        return []
+    # One episode at a time per participant: concurrent answers wait here rather than open two.
+    session.execute(select(Participant.id).where(Participant.id == participant.id).with_for_update())
+    assignment_id = assignment.id if assignment is not None else (response.assignment_id if response else None)
+    top = headline(findings)
+    alert = _episode(session, participant.id, assignment_id, now)
     keys = []
-    for finding in findings:
-        alert = _active(session, participant.id, finding.rule)
-        if alert is None:
-            alert = Alert(participant=participant, rule=finding.rule, severity=finding.severity,
-                          detail=finding.detail, response_id=response.id if response else None,
-                          opened_at=now, last_seen_at=now, state=AlertState.OPEN,
-                          next_escalation_at=next_escalation(finding.severity, now, settings, protocol.timezone))
-            try:
-                with session.begin_nested():
-                    session.add(alert)
-                    session.flush()
-            except IntegrityError:  # another request opened it a moment ago
-                alert = _active(session, participant.id, finding.rule)
-            else:
-                record(session, actor=SYSTEM, action="alert.opened", entity="alert", entity_id=alert.id,
-                       participant_id=participant.id, now=now,
-                       after={"rule": finding.rule, "severity": finding.severity})
-                if finding.severity == "red":
-                    keys += notify(session, alert, 0, now=now, public_url=public_url, protocol=protocol)
-                _occurrence(session, alert, finding, now, response)
-                continue
-        alert.occurrences += 1
+    if alert is None:
+        alert = Alert(participant=participant, rule=top.rule, severity=top.severity, detail=top.detail,
+                      response_id=response.id if response else None, opened_at=now, last_seen_at=now,
+                      state=AlertState.OPEN, occurrences=0,
+                      next_escalation_at=next_escalation(top.severity, now, settings, protocol.timezone))
+        session.add(alert)
+        session.flush()
+        record(session, actor=SYSTEM, action="alert.opened", entity="alert", entity_id=alert.id,
+               participant_id=participant.id, now=now,
+               after={"rule": top.rule, "severity": top.severity, "rules": [f.rule for f in findings]})
+        if top.severity == "red":
+            keys += _text_nurse(session, alert, now=now, settings=settings, public_url=public_url,
+                                protocol=protocol)
+    else:
         alert.last_seen_at = now
-        if finding.severity == "red" and alert.severity != "red":
-            # Worse than when it opened: the nurses hear now, and the red clock starts.
-            alert.severity, alert.escalation_level = "red", 0
+        if alert.response_id is None and response is not None:
+            alert.response_id = response.id
+        if rises(alert.severity, top.severity):
+            # Worse than before: the headline changes, the nurses hear now and the clock restarts.
+            before = {"severity": alert.severity, "rule": alert.rule}
+            alert.severity, alert.rule, alert.detail, alert.escalation_level = top.severity, top.rule, top.detail, 0
             if alert.state == AlertState.OPEN:
-                alert.next_escalation_at = next_escalation("red", now, settings, protocol.timezone)
-            keys += notify(session, alert, 0, now=now, public_url=public_url, protocol=protocol)
-        _occurrence(session, alert, finding, now, response)
+                alert.next_escalation_at = next_escalation(top.severity, now, settings, protocol.timezone)
+            record(session, actor=SYSTEM, action="alert.worsened", entity="alert", entity_id=alert.id,
+                   participant_id=participant.id, now=now, before=before,
+                   after={"severity": top.severity, "rule": top.rule})
+            if top.severity == "red":
+                keys += _text_nurse(session, alert, now=now, settings=settings, public_url=public_url,
+                                    protocol=protocol, rose=True)
+    for finding in findings:
+        _occurrence(session, alert, finding, now, response, assignment_id)
     session.flush()
     return keys
 
 
-def _active(session, participant_id, rule):
-    return session.scalar(select(Alert).where(Alert.participant_id == participant_id, Alert.rule == rule,
-                                              Alert.state.in_(ACTIVE)))
+def _episode(session, participant_id, assignment_id, now):
+    """Return the active episode new findings join, or None when they open a new one."""
+    if assignment_id is not None:
+        alert = session.scalar(
+            select(Alert).join(AlertOccurrence, AlertOccurrence.alert_id == Alert.id)
+            .where(AlertOccurrence.assignment_id == assignment_id, Alert.state.in_(ACTIVE))
+            .order_by(Alert.id.desc()).limit(1))
+        if alert is not None:
+            return alert
+    alert = session.scalar(select(Alert).where(Alert.participant_id == participant_id, Alert.state.in_(ACTIVE))
+                           .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(1))
+    if alert is None or not joins(state=alert.state.value, opened_at=alert.opened_at, now=now,
+                                  same_questionnaire=False):
+        return None
+    return alert
 
 
-def _occurrence(session, alert, finding, now, response):
-    session.add(AlertOccurrence(alert_id=alert.id, at=now, severity=finding.severity, detail=finding.detail,
-                                response_id=response.id if response else None))
+def _text_nurse(session, alert, *, now, settings, public_url, protocol, rose=False):
+    """Queue the level-0 texts of a new or worsened red episode, spaced per participant; return keys due now."""
+    last = session.scalar(select(func.max(Alert.nurse_texted_at)).where(Alert.participant_id == alert.participant_id))
+    due = nurse_text_due(now, last, rose=rose)
+    alert.nurse_texted_at = due
+    if alert.state == AlertState.OPEN:
+        # A text held back by the 15-minute spacing gives the nurse the full time before escalating.
+        alert.next_escalation_at = next_escalation(alert.severity, due, settings, protocol.timezone)
+    keys = notify(session, alert, 0, now=now, public_url=public_url, protocol=protocol, due=due)
+    return keys if due <= now else []
 
 
-def assess_response(session, response, instrument, *, now, settings, public_url, protocol):
-    """Evaluate a new response against the respondent's previous and baseline answers."""
+def _occurrence(session, alert, finding, now, response, assignment_id):
+    """Record a fired rule in its episode; the same rule again in the same questionnaire updates its row."""
+    row = None
+    if assignment_id is not None:
+        row = session.scalar(select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id,
+                                                           AlertOccurrence.assignment_id == assignment_id,
+                                                           AlertOccurrence.rule == finding.rule))
+    if row is None:
+        alert.occurrences += 1
+        session.add(AlertOccurrence(alert_id=alert.id, rule=finding.rule, label=finding.label, at=now,
+                                    severity=finding.severity, detail=finding.detail,
+                                    response_id=response.id if response else None, assignment_id=assignment_id))
+        return
+    row.severity, row.detail, row.label = finding.severity, finding.detail, finding.label
+    if response is not None:
+        row.response_id = response.id
+
+
+def _earlier(session, contact_id, instrument_id, before, exclude=None):
+    """Return (previous, baseline) responses of a respondent to an instrument submitted by `before`."""
     earlier = session.scalars(
-        select(Response).where(Response.contact_id == response.contact_id,
-                               Response.instrument_id == response.instrument_id, Response.id != response.id,
-                               Response.submitted_at <= response.submitted_at)
+        select(Response).where(Response.contact_id == contact_id, Response.instrument_id == instrument_id,
+                               Response.id != (exclude or 0), Response.submitted_at <= before)
         .order_by(Response.submitted_at, Response.id)
     ).all()
-    previous, baseline = (earlier[-1], earlier[0]) if earlier else (None, None)
-    findings = evaluate(
-        instrument, response.answers, response.scores,
+    return (earlier[-1], earlier[0]) if earlier else (None, None)
+
+
+def _fresh(session, assignment_id, findings):
+    """Keep the findings not yet recorded, at this severity, for this questionnaire."""
+    recorded = dict(session.execute(select(AlertOccurrence.rule, AlertOccurrence.severity)
+                                    .where(AlertOccurrence.assignment_id == assignment_id)).all())
+    return [f for f in findings if recorded.get(f.rule) != f.severity]
+
+
+def _evaluate(instrument, answers, scores, previous, baseline, settings):
+    return evaluate(
+        instrument, answers, scores,
         previous=previous.answers if previous else None, baseline=baseline.answers if baseline else None,
         previous_scores=previous.scores if previous else None, baseline_scores=baseline.scores if baseline else None,
         fever_celsius=settings.get("fever_celsius"),
     )
-    keys = raise_findings(session, response.assignment.participant, findings, now=now, settings=settings,
-                          public_url=public_url, protocol=protocol, response=response)
+
+
+def assess_draft(session, assignment, draft, instrument, *, now, settings, public_url, protocol):
+    """Assess the answers saved so far in an unfinished questionnaire; return (new findings, keys to send now)."""
+    previous, baseline = _earlier(session, assignment.contact_id, assignment.instrument_id, now)
+    # Scores wait for the submit: a half-answered form's scores would compare wrongly with baseline.
+    findings = _evaluate(instrument, draft.answers, {}, previous, baseline, settings)
+    new = _fresh(session, assignment.id, findings)
+    keys = raise_findings(session, assignment.participant, new, now=now, settings=settings, public_url=public_url,
+                          protocol=protocol, assignment=assignment)
+    return new, keys
+
+
+def assess_response(session, response, instrument, *, now, settings, public_url, protocol):
+    """Evaluate a new response against the respondent's previous and baseline answers."""
+    previous, baseline = _earlier(session, response.contact_id, response.instrument_id, response.submitted_at,
+                                  exclude=response.id)
+    findings = _evaluate(instrument, response.answers, response.scores, previous, baseline, settings)
+    # What was raised while it was being answered now belongs to the response.
+    session.execute(update(AlertOccurrence).where(AlertOccurrence.assignment_id == response.assignment_id,
+                                                  AlertOccurrence.response_id.is_(None))
+                    .values(response_id=response.id).execution_options(synchronize_session="fetch"))
+    session.execute(update(Alert).where(Alert.response_id.is_(None), Alert.id.in_(
+        select(AlertOccurrence.alert_id).where(AlertOccurrence.assignment_id == response.assignment_id)))
+        .values(response_id=response.id).execution_options(synchronize_session="fetch"))
+    keys = raise_findings(session, response.assignment.participant, _fresh(session, response.assignment_id, findings),
+                          now=now, settings=settings, public_url=public_url, protocol=protocol, response=response)
     return findings, keys
 
 
@@ -174,8 +283,7 @@ def escalate(session, *, now, settings, public_url, protocol):
         .order_by(Alert.next_escalation_at).with_for_update(skip_locked=True)
     ).all()
     for alert in due:
-        alert.escalation_level += 1
-        notify(session, alert, alert.escalation_level, now=now, public_url=public_url, protocol=protocol)
+        notify(session, alert, alert.escalation_level + 1, now=now, public_url=public_url, protocol=protocol)
         alert.next_escalation_at = next_escalation(alert.severity, now, settings, protocol.timezone)
         record(session, actor=SYSTEM, action="alert.escalated", entity="alert", entity_id=alert.id,
                participant_id=alert.participant_id, now=now, after={"level": alert.escalation_level})

@@ -1,7 +1,7 @@
 """Alert rules: what in a response (or around it) a nurse must look at. Pure functions, no clock."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pro_app.questionnaires.instruments import Condition
 
@@ -9,6 +9,12 @@ SEVERITIES = ("red", "amber")
 MISSED = "missed-questionnaires"
 UNREACHABLE = "unreachable-contact"
 UNREACHABLE_REASONS = ("opted out", "unreachable")
+#: Wording of the rules the app itself raises (instrument rules carry their own).
+LABELS = {
+    MISSED: {"zh-CN": "连续两次未完成问卷", "en": "Two questionnaires in a row not answered"},
+    "opted out": {"zh-CN": "联系人已退订短信，无法再发短信联系", "en": "A contact opted out of texts"},
+    "unreachable": {"zh-CN": "联系人手机号无法接收短信", "en": "A contact's number cannot receive texts"},
+}
 _EPSILON = 1e-9  # score differences are rounded floats: 75 - 65.0 must count as 10
 
 
@@ -17,6 +23,8 @@ class Finding:
     rule: str  # "<instrument id>:<alert id>", MISSED or UNREACHABLE
     severity: str  # "red" or "amber"
     detail: dict  # JSON-able facts for the nurse; never a free-text answer
+    #: The rule's wording for staff, {language: text}, or None (then the rule id is shown).
+    label: dict | None = field(default=None, compare=False)
 
 
 def _number(value):
@@ -149,7 +157,7 @@ def evaluate(instrument, answers, scores, *, previous=None, baseline=None, previ
         else:
             detail = None
         if detail is not None:
-            findings.append(Finding(f"{instrument.id}:{rule.id}", rule.severity, detail))
+            findings.append(Finding(f"{instrument.id}:{rule.id}", rule.severity, detail, rule.label))
     return findings
 
 
@@ -169,11 +177,11 @@ def missed_in_a_row(states, n=2):
 
 def missed_finding(instrument_id, count):
     """Return the finding for questionnaires missed in a row."""
-    return Finding(MISSED, "amber", {"instrument": instrument_id, "missed_in_a_row": count})
+    return Finding(MISSED, "amber", {"instrument": instrument_id, "missed_in_a_row": count}, LABELS[MISSED])
 
 
 def unreachable_finding(reason, error_code=None):
     """Return the finding for a participant the study can no longer text."""
     if reason not in UNREACHABLE_REASONS:
         raise ValueError(f"reason must be one of {UNREACHABLE_REASONS}, not {reason!r}")
-    return Finding(UNREACHABLE, "amber", {"reason": reason, "error_code": error_code})
+    return Finding(UNREACHABLE, "amber", {"reason": reason, "error_code": error_code}, LABELS[reason])

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from pro_app import alerts
 from pro_app.alerts.models import AlertOccurrence
-from pro_app.alerts.operations import assess_response, pending_keys_to_ids
+from pro_app.alerts.operations import assess_draft, assess_response, pending_keys_to_ids
 from pro_app.alerts.rules import SEVERITIES
 from pro_app.clock import utcnow
 from pro_app.db import db
@@ -160,19 +160,42 @@ def save():
     index = request.form.get("s", type=int)
     if index is None or not 0 <= index < len(instrument.sections) or index > draft.section:
         return _state_page("bad_request", assignment)
-    errors = ops.save_section(db.session, draft, instrument, index, request.form, utcnow())
+    now = utcnow()
+    errors = ops.save_section(db.session, draft, instrument, index, request.form, now)
     if errors:
         db.session.rollback()
         return _section_page(assignment, draft, instrument, index, errors=errors, form=request.form, code=400)
     db.session.commit()
     if index + 1 >= len(instrument.sections):
         return redirect(url_for(".review"), code=303)
+    # Every saved page is assessed: a red answer alerts even if the questionnaire is never submitted.
+    context = alerts.context()
+    new, keys = assess_draft(db.session, assignment, draft, instrument, now=now, **context)
     return redirect(url_for(".answer", s=index + 1), code=303)
+    if keys:
+        send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
+                 public_url=context["public_url"])
+    if any(f.severity == "red" for f in new):
+        return redirect(url_for(".advice"), code=303)
 
 
 @bp.get("/review")
 def review():
     found, page = _current()
+@bp.get("/advice")
+def advice():
+    """Show the emergency advice the moment a red answer is saved; the respondent may go on afterwards."""
+    found, page = _current()
+    if page is not None:
+        return page
+    assignment, _draft, _instrument = found
+    red = db.session.scalar(select(AlertOccurrence.id).where(AlertOccurrence.assignment_id == assignment.id,
+                                                             AlertOccurrence.severity == "red").limit(1))
+    if red is None:
+        return redirect(url_for(".answer"), code=303)
+    return render_template("q/advice.html", a=assignment, severity="red", lang=_language(assignment))
+
+
     if page is not None:
         return page
     assignment, draft, instrument = found
