@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 $(MO): $(PO) $(STAMP)
 	$(BIN)/pybabel compile --statistics -d pro_app/translations -D messages
 
+# The demo surfaces (/dev/phone, pro-app demo) exist only in demo mode.
+run: export PRO_DEMO = 1
 run: $(STAMP) $(MO)
 	$(BIN)/pro-app db upgrade
 	$(BIN)/pro-app demo

@@ -5,9 +5,17 @@ from flask.cli import FlaskGroup, with_appcontext
 
 
 def _create_app():
-    from pro_app import create_app
+    import sys
 
-    return create_app()
+    from pro_app import create_app
+    from pro_app.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # A setting to fix, not a bug: say which, without a traceback.
+        click.secho(f"Error: {exc}", err=True, fg="red")
+        sys.exit(2)
 
 
 main = FlaskGroup(create_app=_create_app, help="pro_app: PRO questionnaires and SMS reminders.")

@@ -3,6 +3,13 @@
 import secrets
 from pathlib import Path
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+class ConfigError(RuntimeError):
+    """A setting that would make the app unsafe or unable to run."""
+
 
 class Defaults:
     """Settings every instance starts from; overridden by instance/config.py and PRO_* vars."""
@@ -23,9 +30,23 @@ class Defaults:
     FEVER_CELSIUS = 38.0
     TIMEZONE = "Asia/Shanghai"
     PROTOCOL_FILE = None
+    DEMO = False
+    TRUSTED_PROXIES = 0
+    DATABASE_CONNECT_TIMEOUT = 3
+    DATABASE_STATEMENT_TIMEOUT_MS = 15000
+    DATABASE_POOL_TIMEOUT = 3
+    STAFF_IDLE_MINUTES = 30
+    STAFF_SESSION_HOURS = 12
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "pro"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    # A rate-limit store that is down must not keep families from answering: count in memory meanwhile.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    LOGIN_RATE_LIMIT = "20 per minute;100 per hour"
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    LINK_RATE_LIMIT = "30 per minute"
+    LINK_ADDRESS_RATE_LIMIT = "600 per minute"
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES = ("zh-CN", "en")
@@ -35,11 +56,19 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     WTF_CSRF_TIME_LIMIT = 8 * 3600
+    # Flask-WTF's https check wants a Referer, which pages with a strict referrer policy (and
+    # some in-app browsers) never send; security.check_origin checks Origin, then Referer.
+    WTF_CSRF_SSL_STRICT = False
     MAX_CONTENT_LENGTH = 1024 * 1024
 
 
 def finalise(app):
     """Fill in settings that depend on the instance folder or on other settings."""
+    config = app.config
+    config["DEMO"] = _flag(config, "DEMO")
+    config["TRUSTED_PROXIES"] = _count(config, "TRUSTED_PROXIES")
+    for name in ("STAFF_IDLE_MINUTES", "STAFF_SESSION_HOURS", "DATABASE_STATEMENT_TIMEOUT_MS"):
+        config[name] = _count(config, name)
     instance = Path(app.instance_path)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
@@ -53,6 +82,36 @@ def finalise(app):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config["PREFERRED_URL_SCHEME"] = "https" if secure else "http"
+    # The console backend shows every family's texts and live links on /dev/phone: a public
+    # https site must not run it by accident, only as an explicit demo.
+    if secure and config["SMS_BACKEND"] == "console" and not config["DEMO"]:
+        raise ConfigError(
+            "PRO_SMS_BACKEND is 'console' but PRO_PUBLIC_URL is https: set PRO_SMS_BACKEND=twilio "
+            "for a real deployment, or PRO_DEMO=1 for a demonstration site"
+        )
+
+
+def _flag(config, name):
+    """Read an on/off setting given as a bool, a number or a word."""
+    value = config.get(name)
+    if isinstance(value, bool | int):
+        return bool(value)
+    word = str(value or "").strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ConfigError(f"PRO_{name} must be on or off (1 or 0), not {value!r}")
+
+
+def _count(config, name):
+    """Read a whole number that is zero or more."""
+    value = config.get(name)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 0 or str(number) != str(value).strip():
+        raise ConfigError(f"PRO_{name} must be a whole number of 0 or more, not {value!r}")
+    return number
 
 
 def _instance_secret(path):

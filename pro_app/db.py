@@ -73,10 +73,21 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def make_engine(url):
-    """Create an engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+def make_engine(url, *, connect_timeout=None, statement_timeout_ms=None, pool_timeout=None):
+    """Create an engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE.
+
+    PostgreSQL gets a connect timeout and a statement timeout when given, so a database that is
+    down or hangs turns into a quick error (and a 503 page) instead of a stuck worker.
+    """
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        connect_args = {}
+        if url.startswith("postgresql"):
+            if connect_timeout:
+                connect_args["connect_timeout"] = max(2, int(connect_timeout))  # libpq's minimum is 2 s
+            if statement_timeout_ms:
+                connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+        extra = {"pool_timeout": pool_timeout} if pool_timeout else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **extra)
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,
@@ -139,7 +150,10 @@ class Database:
         self.session = scoped_session(self._new_session, scopefunc=_scope)
 
     def init_app(self, app):
-        engine = make_engine(app.config["DATABASE_URL"])
+        config = app.config
+        engine = make_engine(config["DATABASE_URL"], connect_timeout=config["DATABASE_CONNECT_TIMEOUT"],
+                             statement_timeout_ms=config["DATABASE_STATEMENT_TIMEOUT_MS"],
+                             pool_timeout=config["DATABASE_POOL_TIMEOUT"])
         app.extensions["pro_db"] = {
             "engine": engine,
             "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
@@ -192,6 +206,9 @@ def upgrade(engine, revision="head", runtime_role=None):
     from pro_app.dbroles import grant_runtime_role
 
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Building an index on a large table may take longer than any web request may.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         command.upgrade(alembic_config(connection), revision)
         if runtime_role:
             grant_runtime_role(connection, runtime_role)

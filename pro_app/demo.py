@@ -139,4 +139,6 @@ def demo_command(reset):
 
 
 def init_app(app):
-    app.cli.add_command(demo_command)
+    # Demo accounts share a published password: the command exists only in demo mode.
+    if app.config["DEMO"]:
+        app.cli.add_command(demo_command)

@@ -1,11 +1,15 @@
-"""Security headers and friendly error pages."""
+"""Security headers, the proxy in front, same-origin form posts and friendly error pages."""
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import render_template, request
+from flask import current_app, g, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +47,95 @@ def _messages():
     }
 
 
+#: Pages a family reaches from a text: their error pages offer the study hotline, not the staff login.
+PATIENT_PREFIXES = ("/q/", "/cal/")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_patient_page():
+    """Tell whether this request is for a respondent's page."""
+    return request.path.startswith(PATIENT_PREFIXES) or request.path == "/q"
+
+
 def render_error(code, detail=None):
     title, hint = _messages().get(code, (_("Error"), ""))
-    return render_template("error.html", code=code, title=title, hint=detail or hint), code
+    return render_template("error.html", code=code, title=title, hint=detail or hint,
+                           patient_page=is_patient_page()), code
+
+
+def origin_of(url):
+    """Return scheme://host[:port] of a URL, lower-case and without a default port; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except (ValueError, AttributeError):
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def is_same_origin(origin, referrer, own_origins):
+    """Decide whether a form post came from our own pages.
+
+    A browser sends Origin on every form post; "null" (privacy settings, some in-app browsers)
+    says nothing, and then the Referer decides when there is one. With neither, the CSRF token
+    alone has to do: it is tied to the session cookie, which is SameSite.
+    """
+    if origin and origin.strip() != "null":
+        return origin_of(origin) in own_origins
+    if referrer:
+        return origin_of(referrer) in own_origins
+    return True
+
+
+def check_origin():
+    """Refuse a form post whose Origin or Referer names another site."""
+    own = {origin_of(request.host_url), origin_of(str(current_app.config["PUBLIC_URL"]))}
+    if not is_same_origin(request.headers.get("Origin"), request.headers.get("Referer"), own):
+        log.info("form post from another origin refused on %s", request.path)
+        raise CSRFError("The request came from another site.")
+
+
+def _database_unavailable(exc):
+    """Answer 503 with a calm page when the database cannot be reached or does not answer in time."""
+    from flask_login import AnonymousUserMixin
+
+    from pro_app.db import db
+    from pro_app.i18n import LOCALES
+
+    log.warning("database unavailable on %s %s (%s)", request.method, request.path, type(exc).__name__)
+    try:
+        db.session.remove()
+    except Exception:  # noqa: BLE001  (the connection is already broken; nothing to keep)
+        log.debug("discarding the session failed", exc_info=True)
+    # The page must not ask the database anything: who is logged in, or which respondent this is.
+    g._login_user = AnonymousUserMixin()
+    patient = is_patient_page()
+    # The staff member's language was put in the session at login; respondents without a
+    # chosen language get the study default.
+    fallback = "zh-CN" if patient else session.get("staff_lang")
+    if fallback in LOCALES:
+        g.respondent_language = fallback
+    title, hint = _messages()[503]
+    body = render_template("error.html", code=503, title=title, hint=hint, patient_page=patient)
+    return body, 503, {"Retry-After": "30", "Cache-Control": "no-store"}
 
 
 def init_app(app):
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Only as many X-Forwarded-* hops as there are proxies of ours: a client cannot forge the rest.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     app.after_request(set_headers)
+    for error in (OperationalError, PoolTimeoutError, DisconnectionError):
+        app.register_error_handler(error, _database_unavailable)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):

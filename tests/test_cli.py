@@ -1,5 +1,6 @@
 """The pro-app command line."""
 
+import pytest
 from sqlalchemy import func, select
 
 from pro_app.alerts.models import Alert
@@ -115,6 +116,7 @@ def test_staff_create_asks_twice_and_hashes_with_argon2id(app, runner):
     assert short.exit_code == 1 and "at least 12 characters" in short.output
 
 
+@pytest.mark.parametrize("app_config", [{"DEMO": True}])
 def test_demo_loads_once_and_prints_the_login(app, runner):
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
@@ -135,6 +137,7 @@ def test_demo_loads_once_and_prints_the_login(app, runner):
     assert counts(app)[0] == 3
 
 
+@pytest.mark.parametrize("app_config", [{"DEMO": True}])
 def test_demo_refuses_a_real_sms_backend(app, runner):
     app.config["SMS_BACKEND"] = "twilio"
     result = runner.invoke(args=["demo"])

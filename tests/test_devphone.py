@@ -18,6 +18,11 @@ START = date(2026, 3, 9)
 
 
 @pytest.fixture
+def app_config():
+    return {"DEMO": True}
+
+
+@pytest.fixture
 def clock(clock):
     clock.now = NOW + timedelta(hours=1)
     return clock
@@ -107,8 +112,8 @@ def test_an_empty_reply_is_ignored(app, client, enrolled):
         assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
 
 
-@pytest.mark.parametrize("app_config", [{"SMS_BACKEND": "twilio"}])
-def test_dev_phone_does_not_exist_with_twilio(app, client, enrolled):
+@pytest.mark.parametrize("app_config", [{}, {"SMS_BACKEND": "twilio"}, {"DEMO": "off"}])
+def test_dev_phone_does_not_exist_outside_demo_mode(app, client, enrolled):
     assert client.get("/dev/phone/").status_code == 404
     assert client.get(f"/dev/phone/{PATIENT}").status_code == 404
     assert client.post(f"/dev/phone/{PATIENT}", data={"body": "STOP"}).status_code == 404

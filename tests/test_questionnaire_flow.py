@@ -512,7 +512,7 @@ def test_questionnaire_pages_are_private_and_self_contained(app, clock, make_par
     assert {p.status_code for p in pages} == {200, 303, 400, 404}
     for response in pages:
         assert response.headers["Cache-Control"] == "no-store"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         csp = response.headers["Content-Security-Policy"]
         directives = dict((part.split()[0], part.split()[1:]) for part in csp.split(";") if part.strip())
         assert directives["default-src"] == ["'self'"]

@@ -164,8 +164,8 @@ def test_session_cookie_flags(app, client, make_staff):
 def test_https_deployments_get_secure_cookies(tmp_path):
     from pro_app import create_app
 
-    app = create_app({"PUBLIC_URL": "https://pro.example.org", "SECRET_KEY": "x", "DATABASE_URL": "sqlite://"},
-                     instance_path=str(tmp_path))
+    app = create_app({"PUBLIC_URL": "https://pro.example.org", "SECRET_KEY": "x", "DATABASE_URL": "sqlite://",
+                      "SMS_BACKEND": "twilio"}, instance_path=str(tmp_path))
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
 
 

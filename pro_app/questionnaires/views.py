@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from pro_app import alerts
+from pro_app import alerts, ratelimits
 from pro_app.alerts.models import AlertOccurrence
 from pro_app.alerts.operations import assess_draft, assess_response, pending_keys_to_ids
 from pro_app.alerts.rules import SEVERITIES
@@ -25,9 +25,10 @@ LINK_KEY = "q_link"
 
 @bp.after_request
 def _private(response):
-    # Links carry tokens and pages carry answers: never cached, never sent as a referrer.
+    # Links carry tokens and pages carry answers: never cached, never sent to another site
+    # as a referrer (same-origin still lets the browser name our own origin on form posts).
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -69,7 +70,8 @@ def _open_link(token, now):
 
 
 @bp.get("/<token>")
-@limiter.limit("60 per minute")
+@limiter.limit(ratelimits.per_link, key_func=ratelimits.link_token)
+@limiter.limit(ratelimits.links_per_address)
 def entry(token):
     """Show the start page; a GET changes nothing, so link previews cannot use a link up."""
     link, found = _open_link(token, utcnow())
@@ -80,7 +82,8 @@ def entry(token):
 
 
 @bp.post("/<token>")
-@limiter.limit("30 per minute")
+@limiter.limit(ratelimits.per_link, key_func=ratelimits.link_token)
+@limiter.limit(ratelimits.links_per_address)
 def start(token):
     """Start (or resume) answering, in a fresh session bound to this one assignment."""
     now = utcnow()

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, current_app
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
+from pro_app import ratelimits
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.participants.models import Contact
@@ -43,7 +44,8 @@ def build_calendar(contact, host):
 
 
 @bp.get("/cal/<token>.ics")
-@limiter.limit("30 per minute")
+@limiter.limit(ratelimits.per_link, key_func=ratelimits.link_token)
+@limiter.limit(ratelimits.links_per_address)
 def ics(token):
     if len(token) > 64:
         abort(404)

@@ -6,5 +6,4 @@ def init_app(app):
 
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(views.bp)
-    if app.config["SMS_BACKEND"] == "console":
-        app.register_blueprint(devphone.bp)
+    devphone.init_app(app)

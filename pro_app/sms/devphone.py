@@ -43,3 +43,9 @@ def reply(phone):
                 body=body, protocol=current_protocol(), now=utcnow())
         db.session.commit()
     return redirect(url_for(".thread", phone=phone), code=303)
+
+
+def init_app(app):
+    # It shows every family's numbers, texts and live links: demo mode only, never in production.
+    if app.config["DEMO"]:
+        app.register_blueprint(bp)

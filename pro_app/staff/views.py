@@ -1,9 +1,10 @@
 """Staff login and logout."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from pro_app import ratelimits
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
@@ -14,10 +15,6 @@ from pro_app.staff.forms import LoginForm
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-def _login_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.get("/")
 def home():
     if not current_user.is_authenticated:
@@ -26,7 +23,11 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+# Failed attempts count per address (no spraying many accounts) and per account tried (no
+# guessing one account's password from many addresses, without locking anyone else out).
+@limiter.limit(ratelimits.login_per_address, methods=["POST"], deduct_when=ratelimits.failed)
+@limiter.limit(ratelimits.login_per_account, methods=["POST"], key_func=ratelimits.account_tried,
+               deduct_when=ratelimits.failed)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
