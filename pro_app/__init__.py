@@ -1,6 +1,9 @@
 """pro_app: patient-reported outcomes and SMS reminders for a phase II trial."""
 
+import functools
+import hashlib
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask, redirect, url_for
@@ -25,11 +28,20 @@ def is_checkout():
     return not BUNDLED.is_dir()
 
 
+@functools.lru_cache(maxsize=64)
+def _content_hash(folder, filename):
+    try:
+        return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return None
+
+
 def create_app(test_config=None, instance_path=None):
     """Create and configure the Flask application."""
     app = Flask(
         __name__,
-        instance_path=instance_path,
+        # An installed app's default instance folder is inside its virtualenv; services set their own.
+        instance_path=instance_path or os.environ.get("PRO_INSTANCE_PATH") or None,
         instance_relative_config=True,
         template_folder=str(resource_folder("templates")),
         static_folder=str(resource_folder("static")),
@@ -86,6 +98,13 @@ def create_app(test_config=None, instance_path=None):
     app.register_blueprint(health.bp)
     demo.init_app(app)
     cli.init_app(app)
+
+    @app.url_defaults
+    def static_version(endpoint, values):
+        # nginx serves static files with year-long, immutable cache lifetimes (deploy/nginx):
+        # a changed file must get a new URL, so each carries a hash of its content.
+        if endpoint == "static" and "filename" in values:
+            values.setdefault("v", _content_hash(app.static_folder, values["filename"]))
 
     @app.get("/")
     def index():
