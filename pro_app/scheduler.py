@@ -20,7 +20,7 @@ def gateway():
 
     ext = current_app.extensions
     if "pro_sms_gateway" not in ext:
-        ext["pro_sms_gateway"] = make_gateway(current_app.config)
+        ext["pro_sms_gateway"] = make_gateway(current_app.config, ext.get("pro_sms_templates"))
     return ext["pro_sms_gateway"]
 
 

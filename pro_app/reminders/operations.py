@@ -56,11 +56,13 @@ def enqueue(session, rows):
 def message_row(*, key, participant_id, contact_id, phone, template, language, body, due_at, now,
                 expires_at=None, visit_id=None, assignment_id=None, ignore_quiet_hours=False):
     """Build one outbox row for enqueue()."""
+    params = getattr(body, "params", None)
     return {
         "dedupe_key": key, "participant_id": participant_id, "contact_id": contact_id,
         "visit_id": visit_id, "assignment_id": assignment_id, "to_phone": phone, "template": template,
         "language": language,
-        "body": body, "due_at": due_at, "expires_at": expires_at,
+        "body": str(body), "params": dict(params) if params is not None else None,
+        "due_at": due_at, "expires_at": expires_at,
         "ignore_quiet_hours": ignore_quiet_hours, "state": MessageState.PENDING,
         "attempts": 0, "created_at": now, "updated_at": now,
     }

@@ -32,6 +32,10 @@ TEXTS = {
         "zh-CN": "【{site}】{severity}警报 {study_id}（级别 {level}）：请查看 {url}",
         "en": "{site}: {severity} alert {study_id} (level {level}): {url}",
     },
+    "staff_route_stopped": {
+        "zh-CN": "【{site}】短信通道 {route} 已停止（{code}），该通道的短信正在等待发送。请查看 {url}",
+        "en": "{site}: text route {route} stopped ({code}); its texts are waiting. See {url}",
+    },
     "reply_help": {
         "zh-CN": "【{site}】如有疑问请致电研究团队：{phone}。紧急情况请立即前往急诊。回复 退订 或 STOP 停止接收短信。",
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "
@@ -66,9 +70,22 @@ PREPARATION = {
 ZONE_NOTE = {"zh-CN": "（{zone}时间）", "en": " ({zone} time)"}
 
 
+class Wording(str):
+    """A rendered text that remembers its kind and parameters.
+
+    The outbox stores them beside the body: providers that only send approved templates
+    (Alibaba Cloud in mainland China) fill in their own wording from the parameters.
+    """
+
+    def __new__(cls, text, kind, params):
+        obj = super().__new__(cls, text)
+        obj.kind, obj.params = kind, params
+        return obj
+
+
 def render(template, language, **params):
     """Fill in one SMS template in one language."""
-    return TEXTS[template][language].format(**params)
+    return Wording(TEXTS[template][language].format(**params), template, params)
 
 
 def visit_params(language, local_start, visit_zone, contact_zone, preparation_key):
@@ -80,4 +97,6 @@ def visit_params(language, local_start, visit_zone, contact_zone, preparation_ke
         "time": local_start.strftime("%H:%M"),
         "zone_note": "" if visit_zone == contact_zone else ZONE_NOTE[language].format(zone=visit_zone),
         "preparation": PREPARATION[(preparation_key, language)],
+        # Approved templates cannot carry free preparation text: one template per visit type.
+        "visit_type": preparation_key,
     }

@@ -4,7 +4,7 @@ import logging
 import secrets
 import threading
 import time as clock
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -15,6 +15,7 @@ from pro_app.reminders.operations import CALENDAR_LINK, new_calendar_token
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
+from pro_app.sms.routing import hold, is_stopped, route_name, stop_route
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,11 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         message.state_reason = "quiet hours"
         session.commit()
         return "deferred"
+    route = route_name(gateway, message.to_phone)
+    if is_stopped(session, route):
+        hold(message, now)  # until an admin restarts the route (balance, template approval)
+        session.commit()
+        return "held"
 
     unsent = body = message.body
     tokens = []
@@ -201,7 +207,8 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
     set_committed_value(message, "attempted_at", now)
     # No transaction is open during the request: on SQLite it would hold the write lock.
     limiter.wait()
-    result = gateway.send(message.to_phone, body, status_callback=f"{public_url}/sms/status")
+    result = gateway.send(message.to_phone, body, status_callback=f"{public_url}/sms/status", message=message)
+    result = replace(result, route=result.route or route)
     outcome = apply_result(session, message, result, now)
     if outcome == "retried":
         message.body = unsent  # the next attempt makes fresh links: these never reached the phone
@@ -219,6 +226,13 @@ def apply_result(session, message, result, now):
     """Store what the gateway said about a text; flag numbers that must get nothing more."""
     message.error_code, message.error_message = result.error_code, result.error_message
     message.updated_at = now
+    message.route = result.route
+    if result.outcome == "held":
+        # Refused before sending (out of balance, template not approved): nothing reached the phone.
+        stop_route(session, result.route, code=(result.error_message or "").split(":")[0],
+                   reason=result.error_message or "", now=now)
+        hold(message, now)
+        return "retried"
     if result.outcome == "sent":
         message.state, message.provider_sid, message.sent_at = MessageState.SENT, result.provider_sid, now
         message.state_reason = None

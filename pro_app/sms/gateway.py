@@ -1,4 +1,4 @@
-"""SMS gateways: `console` for development and the demo, `twilio` for the real thing."""
+"""SMS gateways: `console` for development and the demo, `twilio` and `aliyun` for the real thing."""
 
 import logging
 import secrets
@@ -17,12 +17,16 @@ UNREACHABLE_CODES = {21211, 21212, 21214, 21217, 21612, 21614, 30003, 30005, 300
 
 @dataclass(frozen=True)
 class SendResult:
-    """What became of one send: sent, retry (safe to try again), unknown or failed."""
+    """What became of one send: sent, retry (safe to try again), held (route stopped), unknown or failed."""
 
     outcome: str
     provider_sid: str | None = None
     error_code: int | None = None
     error_message: str | None = None
+    #: "unreachable" or "stop_route", for providers whose error codes are not Twilio's numbers.
+    flag: str | None = None
+    #: Which route carried the text.
+    route: str | None = None
 
     @property
     def opted_out(self):
@@ -30,7 +34,7 @@ class SendResult:
 
     @property
     def unreachable(self):
-        return self.error_code in UNREACHABLE_CODES
+        return self.error_code in UNREACHABLE_CODES or self.flag == "unreachable"
 
 
 class ConsoleGateway:
@@ -38,7 +42,7 @@ class ConsoleGateway:
 
     name = "console"
 
-    def send(self, to, body, status_callback=None):
+    def send(self, to, body, status_callback=None, message=None):
         sid = "CONSOLE" + secrets.token_hex(12)
         print(f"[sms] to {to}: {body}", flush=True)
         return SendResult("sent", provider_sid=sid)
@@ -67,7 +71,7 @@ class TwilioGateway:
         self.sender = sender
         self.messaging_service_sid = messaging_service_sid
 
-    def send(self, to, body, status_callback=None):
+    def send(self, to, body, status_callback=None, message=None):
         from twilio.base.exceptions import TwilioRestException
 
         kwargs = {"to": to, "body": body}
@@ -110,9 +114,18 @@ def _refused(exc):
     return isinstance(reason, NewConnectionError)
 
 
-def make_gateway(config):
-    """Build the gateway the configuration names."""
-    backend = config["SMS_BACKEND"]
+def make_gateway(config, templates=None):
+    """Build the gateway the configuration names: one backend, or one per route (PRO_SMS_ROUTES)."""
+    from pro_app.sms.routing import RoutedGateway, parse_routes
+
+    rules = parse_routes(config.get("SMS_ROUTES"), config["SMS_BACKEND"])
+    backends = {backend for _, backend in rules}
+    if len(backends) == 1:
+        return _make_one(config, backends.pop(), templates)
+    return RoutedGateway(rules, {backend: _make_one(config, backend, templates) for backend in backends})
+
+
+def _make_one(config, backend, templates):
     if backend == "console":
         return ConsoleGateway()
     if backend == "twilio":
@@ -124,7 +137,15 @@ def make_gateway(config):
             base_url=config.get("TWILIO_BASE_URL"),
             timeout=float(config.get("TWILIO_TIMEOUT", 10)),
         )
-    raise ValueError(f"PRO_SMS_BACKEND must be console or twilio, not {backend!r}")
+    if backend == "aliyun":
+        from pro_app.sms.aliyun import AliyunGateway
+
+        return AliyunGateway(
+            config.get("ALIYUN_ACCESS_KEY_ID"), config.get("ALIYUN_ACCESS_KEY_SECRET"),
+            sign_name=config.get("ALIYUN_SIGN_NAME"), templates=templates, public_url=config["PUBLIC_URL"],
+            endpoint=config.get("ALIYUN_ENDPOINT"), timeout=float(config.get("ALIYUN_TIMEOUT", 10)),
+        )
+    raise ValueError(f"PRO_SMS_BACKEND must be console, twilio or aliyun, not {backend!r}")
 
 
 def _env(name):

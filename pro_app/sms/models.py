@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from pro_app.db import Base, StrEnum, value_enum
+from pro_app.db import Base, JSONType, StrEnum, value_enum
 from pro_app.participants.models import Contact, Participant
 
 
@@ -50,6 +50,10 @@ class Message(Base):
     template: Mapped[str] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
+    #: The template's variables, for providers that send only approved templates (Alibaba).
+    params: Mapped[dict | None] = mapped_column(JSONType)
+    #: Which provider route carried the text (twilio, aliyun, console), set when it is sent.
+    route: Mapped[str | None] = mapped_column(String(20))
     due_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     ignore_quiet_hours: Mapped[bool] = mapped_column(default=False)
@@ -88,6 +92,18 @@ class PhoneNumber(Base):
     @property
     def can_receive(self):
         return self.opted_out_at is None and self.unreachable_at is None
+
+
+class SmsRoute(Base):
+    """A provider route's standing: stopped (out of balance, template refused) until an admin restarts it."""
+
+    __tablename__ = "sms_routes"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stopped_at: Mapped[datetime | None]
+    stop_code: Mapped[str | None] = mapped_column(String(60))
+    stop_reason: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
 
 
 class InboundMessage(Base):

@@ -1,0 +1,178 @@
+"""Which provider carries which number (PRO_SMS_ROUTES), and routes stopped until a person acts."""
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from pro_app.audit.operations import SYSTEM, Actor, record
+from pro_app.sms.models import MessageState, SmsRoute
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("console", "twilio", "aliyun")
+ROUTE_LABELS = {"console": "console", "twilio": "Twilio", "aliyun": "阿里云 Alibaba Cloud"}
+#: How long a text waits before looking again at a stopped route.
+HOLD = timedelta(minutes=15)
+
+
+def parse_routes(spec, default):
+    """Parse `+86:aliyun,*:twilio` into (prefix, backend) pairs, longest prefix first."""
+    rules = []
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        prefix, sep, backend = part.partition(":")
+        prefix, backend = prefix.strip(), backend.strip()
+        if not sep or backend not in BACKENDS or not (prefix == "*" or prefix[1:].isdigit() and prefix[0] == "+"):
+            raise ValueError(f"PRO_SMS_ROUTES: {part!r} is not PREFIX:BACKEND "
+                             f"(e.g. +86:aliyun,*:twilio; backends: {', '.join(BACKENDS)})")
+        rules.append((prefix, backend))
+    if not any(p == "*" for p, _ in rules):
+        rules.append(("*", default))
+    return sorted(rules, key=lambda r: (r[0] == "*", -len(r[0])))
+
+
+def route_for(rules, phone):
+    """Return the backend that serves a number."""
+    for prefix, backend in rules:
+        if prefix == "*" or phone.startswith(prefix):
+            return backend
+    return rules[-1][1]
+
+
+def backends_in_use(config):
+    """Return every backend the configuration sends through."""
+    return {backend for _, backend in parse_routes(config.get("SMS_ROUTES"), config["SMS_BACKEND"])}
+
+
+def route_of_phone(config, phone):
+    """Return which backend serves a number under this configuration (for the contact pages)."""
+    return route_for(parse_routes(config.get("SMS_ROUTES"), config["SMS_BACKEND"]), phone)
+
+
+class RoutedGateway:
+    """Send each text through the backend its number's route names."""
+
+    name = "routed"
+
+    def __init__(self, rules, backends):
+        self.rules, self.backends = rules, backends
+
+    def route(self, phone):
+        return route_for(self.rules, phone)
+
+    def send(self, to, body, status_callback=None, message=None):
+        backend = self.route(to)
+        result = self.backends[backend].send(to, body, status_callback=status_callback, message=message)
+        return replace(result, route=backend)
+
+
+def route_name(gateway, phone):
+    """Return the route a gateway uses for a number."""
+    return gateway.route(phone) if hasattr(gateway, "route") else gateway.name
+
+
+def is_stopped(session, route):
+    """Tell whether a route is stopped."""
+    row = session.get(SmsRoute, route)
+    return row is not None and row.stopped_at is not None
+
+
+def stopped_routes(session):
+    """Return the stopped routes, for the staff banner."""
+    return session.scalars(select(SmsRoute).where(SmsRoute.stopped_at.is_not(None)).order_by(SmsRoute.name)).all()
+
+
+def hold(message, now, reason="route stopped"):
+    """Put a text back to wait for its route, without counting an attempt."""
+    message.state, message.state_reason = MessageState.PENDING, reason
+    message.due_at = now + HOLD
+    message.claimed_at = message.claimed_by = message.attempted_at = None
+    message.attempts = max(0, message.attempts - 1)
+    message.updated_at = now
+    return "held"
+
+
+def stop_route(session, route, *, code, reason, now):
+    """Stop a route (out of balance, template or signature refused) and tell the admins at once."""
+    from pro_app.db import insert_new
+
+    session.execute(insert_new(session, SmsRoute, ["name"]).values(name=route, updated_at=now))
+    row = session.scalar(select(SmsRoute).where(SmsRoute.name == route).execution_options(populate_existing=True))
+    if row.stopped_at is not None:
+        return row
+    row.stopped_at, row.stop_code, row.stop_reason, row.updated_at = now, code[:60], reason[:200], now
+    record(session, actor=SYSTEM, action="sms.route_stopped", entity="sms_route", now=now,
+           after={"route": route, "code": code})
+    log.error("SMS route %s stopped: %s", route, code)
+    _tell_admins(session, route, code, now)
+    session.flush()
+    return row
+
+
+def restart_route(session, route, *, actor: Actor, now):
+    """Let texts flow on a stopped route again (after topping up or approval)."""
+    row = session.get(SmsRoute, route)
+    if row is None or row.stopped_at is None:
+        return False
+    before = {"route": route, "stopped_at": row.stopped_at.isoformat(), "code": row.stop_code}
+    row.stopped_at = row.stop_code = row.stop_reason = None
+    row.updated_at = now
+    record(session, actor=actor, action="sms.route_restarted", entity="sms_route", now=now,
+           before=before, after={"route": route})
+    session.flush()
+    return True
+
+
+def _tell_admins(session, route, code, now):
+    from flask import current_app, has_app_context
+
+    from pro_app.reminders.operations import enqueue, message_row
+    from pro_app.reminders.texts import render
+    from pro_app.staff.models import StaffRole, StaffUser
+
+    if not has_app_context():
+        return
+    from pro_app.protocol import current_protocol
+
+    protocol, public_url = current_protocol(), current_app.config["PUBLIC_URL"].rstrip("/")
+    admins = session.scalars(select(StaffUser).where(
+        StaffUser.active.is_(True), StaffUser.phone.is_not(None), StaffUser.role == StaffRole.ADMIN)).all()
+    rows = []
+    for person in admins:
+        lang = person.language if person.language in protocol.site_name else "zh-CN"
+        rows.append(message_row(
+            key=f"route:{route}:{now.isoformat()}:s{person.id}", participant_id=None, contact_id=None,
+            phone=person.phone, template="staff_route_stopped", language=lang, due_at=now,
+            ignore_quiet_hours=True, now=now,
+            body=render("staff_route_stopped", lang, site=protocol.site_name[lang], route=route, code=code,
+                        url=f"{public_url}/staff/sms/routes"),
+        ))
+    enqueue(session, rows)
+
+
+def init_app(app):
+    """Check the routes and, when Alibaba carries any, its templates: a mistake stops the app."""
+    from pro_app.protocol import current_protocol
+    from pro_app.sms.templates import TemplateSet, load_checked
+
+    in_use = backends_in_use(app.config)  # raises on a malformed PRO_SMS_ROUTES
+    path = app.config.get("SMS_TEMPLATES_FILE")
+    if "aliyun" in in_use:
+        with app.app_context():
+            protocol = current_protocol()
+        app.extensions["pro_sms_templates"] = load_checked(
+            path, public_url=app.config["PUBLIC_URL"], site_phone=protocol.site_phone,
+            sign_name=app.config.get("ALIYUN_SIGN_NAME") or protocol.site_name["zh-CN"])
+    else:
+        app.extensions["pro_sms_templates"] = None if path is None else TemplateSet(path)
+    from pro_app.sms import route_views
+
+    @app.template_global("sms_route")
+    def _sms_route(phone):
+        return ROUTE_LABELS.get(route_of_phone(app.config, phone), "—")
+
+    app.register_blueprint(route_views.bp)

@@ -1,0 +1,284 @@
+"""A loopback fake of Alibaba Cloud's SMS API (dysmsapi 2017-05-25) and its HTTP push, for tests and benchmarks.
+
+Start one, point the real SDK at it (``PRO_ALIYUN_ENDPOINT = fake.endpoint``), send, and inspect::
+
+    with FakeAliyun(templates=TemplateSet()) as fake:
+        ...  # the app's AliyunGateway sends SendSms through alibabacloud_dysmsapi20170525
+        sent = fake.wait_for(lambda m: m["to"] == "13800138001")
+        fake.push_report(app_url, sent["biz_id"], success=True)  # SmsReport, as Alibaba pushes it
+
+What it checks, as Alibaba does: the request is signed the way the SDK (alibabacloud-tea-openapi
+0.4) signs RPC calls, ACS3-HMAC-SHA256 in an ``Authorization`` header over the method, path,
+canonical query, the signed headers and the SHA-256 of the body (a wrong key or secret gets
+``SignatureDoesNotMatch``, HTTP 400); ``SignName`` is the registered signature; ``TemplateCode``
+is a registered template and ``TemplateParam`` carries exactly its variables, each within 35
+characters unless it is a link. Business refusals come back as HTTP 200 with a ``Code``, like
+the real API.
+
+Failure kinds for ``fail_next``/``fail_for``: ``"flow"`` (isv.BUSINESS_LIMIT_CONTROL),
+``"invalid"`` (isv.MOBILE_NUMBER_ILLEGAL), ``"balance"`` (isv.AMOUNT_NOT_ENOUGH), ``"template"``
+(isv.SMS_TEMPLATE_ILLEGAL), ``"500"`` (HTTP 500, isp.SYSTEM_ERROR) and ``"timeout"`` (records
+the text, then answers after ``timeout_sleep`` seconds, like a send whose answer was lost).
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.request import ProxyHandler, Request, build_opener
+
+ACCESS_KEY_ID = "LTAI5tFakeAccessKey01"
+ACCESS_KEY_SECRET = "fake-secret-0123456789abcdef0123"
+SIGN_NAME = "研究中心"
+FAILURES = {
+    "flow": (200, "isv.BUSINESS_LIMIT_CONTROL", "触发号码天级流控"),
+    "invalid": (200, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"),
+    "balance": (200, "isv.AMOUNT_NOT_ENOUGH", "账户余额不足"),
+    "template": (200, "isv.SMS_TEMPLATE_ILLEGAL", "模板不合法"),
+    "500": (500, "isp.SYSTEM_ERROR", "系统错误"),
+    "timeout": None,
+}
+_AUTH = re.compile(r"ACS3-HMAC-SHA256 Credential=(?P<ak>[^,]+),"
+                   r"SignedHeaders=(?P<headers>[^,]+),Signature=(?P<sig>[0-9a-f]+)")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_OPENER = build_opener(ProxyHandler({}))
+
+
+def acs3_signature(secret, method, path, query, headers, signed_headers, payload_hash):
+    """Return the ACS3-HMAC-SHA256 signature of a request, as the SDK computes it."""
+    canonical_query = "&".join(f"{k}={quote(query[k], safe='~')}" for k in sorted(query))
+    canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed_headers)
+    canonical = "\n".join([method, path or "/", canonical_query, canonical_headers,
+                           ";".join(signed_headers), payload_hash])
+    to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+class FakeAliyun:
+    """Alibaba Cloud's SendSms on 127.0.0.1 that checks signatures and templates, records texts, refuses on demand."""
+
+    def __init__(self, templates=None, access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
+                 sign_name=SIGN_NAME):
+        self.access_key_id, self.access_key_secret, self.sign_name = access_key_id, access_key_secret, sign_name
+        self.registered = {}
+        if templates is not None:
+            self.register(templates)
+        self.timeout_sleep = 3.0
+        self.endpoint = None
+        self.requests_seen = 0
+        self.refused = []
+        self._changed = threading.Condition()
+        self._messages = []
+        self._next_failures = []
+        self._failures_for = {}
+        self._server = None
+
+    def register(self, templates):
+        """Register every template of a TemplateSet: code -> (wording, variables, link variables)."""
+        for entry in templates.kinds.values():
+            variables = entry.get("variables") or {}
+            for language in ("zh-CN", "en"):
+                if isinstance(entry.get(language), dict):
+                    text = entry[language]["text"]
+                    links = {n for n, rule in variables.items() if (rule or {}).get("kind") == "link"}
+                    self.registered[entry[language]["code"]] = (text, set(_VARIABLE.findall(text)), links)
+
+    def start(self):
+        """Serve on a free loopback port in a daemon thread and return self."""
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="fake-aliyun", daemon=True).start()
+        return self
+
+    def stop(self):
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    @property
+    def messages(self):
+        """Return a snapshot of the accepted texts, oldest first."""
+        with self._changed:
+            return list(self._messages)
+
+    def messages_to(self, number):
+        """Return the accepted texts to a number as Alibaba gets it (13800138001, 447911123456)."""
+        return [m for m in self.messages if m["to"] == number]
+
+    def wait_for(self, predicate, timeout=2.0):
+        """Return the first text matching predicate, waiting up to timeout seconds for it."""
+        def match():
+            return next((m for m in self._messages if predicate(m)), None)
+
+        with self._changed:
+            found = self._changed.wait_for(match, timeout)
+        if found is None:
+            raise AssertionError(f"no matching text within {timeout}s; got {self.messages!r}")
+        return found
+
+    def clear(self):
+        """Forget texts, refusals, the request count and injected failures."""
+        with self._changed:
+            self._messages.clear()
+            self._next_failures.clear()
+            self._failures_for.clear()
+            self.refused.clear()
+            self.requests_seen = 0
+
+    def fail_next(self, kind, times=1):
+        """Make the next `times` sends fail with kind (see FAILURES)."""
+        assert kind in FAILURES, kind
+        with self._changed:
+            self._next_failures.extend([kind] * times)
+
+    def fail_for(self, number, kind):
+        """Make every send to a number (as Alibaba gets it) fail with kind until clear()."""
+        assert kind in FAILURES, kind
+        with self._changed:
+            self._failures_for[number] = kind
+
+    def push_report(self, url, biz_id, success=True, err_code=None, err_msg=None):
+        """POST one SmsReport for a recorded text, as Alibaba's batch push does; return (status, body)."""
+        sent = next(m for m in self.messages if m["biz_id"] == biz_id)
+        item = {"phone_number": sent["to"], "send_time": sent["send_time"],
+                "report_time": time.strftime("%Y-%m-%d %H:%M:%S"), "success": success,
+                "err_code": err_code or ("DELIVERED" if success else "UNDELIV"),
+                "err_msg": err_msg or ("用户接收成功" if success else "失败"),
+                "sms_size": "1", "biz_id": biz_id, "out_id": sent["out_id"]}
+        return self.post(url, [item])
+
+    def push_up(self, url, number, content, sequence_id=None):
+        """POST one SmsUp (a reply from a phone), as Alibaba's batch push does; return (status, body)."""
+        item = {"phone_number": number, "send_time": time.strftime("%Y-%m-%d %H:%M:%S"), "content": content,
+                "sign_name": self.sign_name, "dest_code": "1234",
+                "sequence_id": sequence_id or uuid.uuid4().int % 10**12}
+        return self.post(url, [item])
+
+    @staticmethod
+    def post(url, payload, raw=None):
+        """POST JSON (or raw bytes) to the app; return (status, body)."""
+        data = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
+        request = Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with _OPENER.open(request, timeout=5) as response:
+                return response.status, response.read().decode()
+        except Exception as exc:  # HTTPError carries the status
+            if hasattr(exc, "code"):
+                return exc.code, exc.read().decode()
+            raise
+
+    def _send_sms(self, query):
+        text = self._check(query)
+        if isinstance(text, tuple):
+            return text
+        with self._changed:
+            failure = (self._next_failures.pop(0) if self._next_failures
+                       else self._failures_for.get(query.get("PhoneNumbers", "")))
+        if failure and failure != "timeout":
+            status, code, message = FAILURES[failure]
+            self.refused.append({"to": query.get("PhoneNumbers"), "code": code, "out_id": query.get("OutId")})
+            return status, {"Code": code, "Message": message, "RequestId": str(uuid.uuid4())}
+        biz_id = f"{uuid.uuid4().int % 10**18}^0"
+        params = json.loads(query.get("TemplateParam") or "{}")
+        record = {"to": query["PhoneNumbers"], "sign_name": query["SignName"],
+                  "template_code": query["TemplateCode"], "params": params, "out_id": query.get("OutId"),
+                  "biz_id": biz_id, "text": text, "send_time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        with self._changed:
+            self._messages.append(record)
+            self._changed.notify_all()
+        if failure == "timeout":
+            time.sleep(self.timeout_sleep)
+        return 200, {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": str(uuid.uuid4())}
+
+    def _check(self, query):
+        """Return the text as the phone shows it, or an error answer for a request Alibaba would refuse."""
+        def refuse(code, message):
+            self.refused.append({"to": query.get("PhoneNumbers"), "code": code, "out_id": query.get("OutId")})
+            return 200, {"Code": code, "Message": message, "RequestId": str(uuid.uuid4())}
+
+        for field in ("PhoneNumbers", "SignName", "TemplateCode"):
+            if not query.get(field):
+                return refuse("isv.INVALID_PARAMETERS", f"{field} is missing")
+        if query["SignName"] != self.sign_name:
+            return refuse("isv.SMS_SIGNATURE_ILLEGAL", "签名不合法")
+        if query["TemplateCode"] not in self.registered:
+            return refuse("isv.SMS_TEMPLATE_ILLEGAL", "模板不合法")
+        wording, names, links = self.registered[query["TemplateCode"]]
+        try:
+            params = json.loads(query.get("TemplateParam") or "{}")
+        except ValueError:
+            return refuse("isv.INVALID_JSON_PARAM", "JSON参数不合法")
+        if (not isinstance(params, dict) or set(params) != names
+                or not all(isinstance(v, str) for v in params.values())):
+            return refuse("isv.TEMPLATE_MISSING_PARAMETERS", f"expected {sorted(names)}, got {sorted(params)}")
+        if any(len(v) > 35 and k not in links for k, v in params.items()):
+            return refuse("isv.PARAM_LENGTH_LIMIT", "变量长度受限")
+        return f"【{query['SignName']}】" + _VARIABLE.sub(lambda m: params[m.group(1)], wording)
+
+    def _authorized(self, method, path, query, headers, body):
+        match = _AUTH.fullmatch(headers.get("authorization", ""))
+        if match is None or match["ak"] != self.access_key_id:
+            return False
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if headers.get("x-acs-content-sha256") != payload_hash:
+            return False
+        signed = match["headers"].split(";")
+        expected = acs3_signature(self.access_key_secret, method, path, query, headers, signed, payload_hash)
+        return hmac.compare_digest(expected, match["sig"])
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 512
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self):
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        with fake._changed:
+            fake.requests_seen += 1
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if not fake._authorized("POST", parts.path, query, headers, body):
+            return self._reply(400, {"Code": "SignatureDoesNotMatch", "RequestId": str(uuid.uuid4()),
+                                     "Message": "Specified signature does not match our calculation."})
+        if headers.get("x-acs-action") != "SendSms" or headers.get("x-acs-version") != "2017-05-25":
+            return self._reply(404, {"Code": "InvalidAction.NotFound", "RequestId": str(uuid.uuid4()),
+                                     "Message": "Specified api is not found"})
+        self._reply(*fake._send_sms(query))
+
+    def log_message(self, format, *args):
+        """Stay silent: tests and benchmarks read their own output."""
+
+    def _reply(self, status, payload):
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
