@@ -71,7 +71,7 @@ def test_secret_key_is_created_once_per_instance(tmp_path):
 def test_configuration_comes_from_prefixed_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PRO_TIMEZONE", "Europe/London")
     monkeypatch.setenv("PRO_SMS_RATE", "5")
-    (tmp_path / "config.py").write_text("PUBLIC_URL = 'https://pro.example.org'\n")
+    (tmp_path / "config.py").write_text("PUBLIC_URL = 'https://pro.example.org'\nSMS_BACKEND = 'twilio'\n")
     app = create_app({"DATABASE_URL": "sqlite://"}, instance_path=str(tmp_path))
     assert app.config["TIMEZONE"] == "Europe/London" and app.config["SMS_RATE"] == 5
     assert app.config["PUBLIC_URL"] == "https://pro.example.org"

@@ -13,5 +13,6 @@ def init_app(app):
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.session_protection = "strong"
     login_manager.user_loader(auth.load_user)
+    app.before_request(auth.keep_alive)
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.staff_cli)

@@ -1,14 +1,17 @@
 """Staff login, passwords (argon2id) and role checks."""
 
+from datetime import timedelta
 from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort
+from flask import abort, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from pro_app.db import db
+from pro_app.clock import utcnow
+from pro_app.db import db, may_write
+from pro_app.staff import sessions
 from pro_app.staff.models import StaffUser
 
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -36,9 +39,43 @@ def authenticate(session, email, password):
 
 
 def load_user(user_id):
-    if not user_id.isdigit():
+    """Return the staff member of this request's session, if that session is still good."""
+    row = sessions.find(db.session, session.get(sessions.SESSION_KEY))
+    if row is None or not user_id.isdigit() or row.staff_id != int(user_id):
         return None
-    return db.session.get(StaffUser, int(user_id))
+    now = utcnow()
+    found = sessions.state(row, now, timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"]))
+    if found not in ("live", "stale"):
+        return None
+    user = db.session.get(StaffUser, row.staff_id)
+    if user is None or not user.active:
+        return None
+    if found == "stale":
+        g.staff_session_touch = (row.id, now)
+    return user
+
+
+def keep_alive():
+    """Check the staff session before the view runs, and note its use in a short write of its own.
+
+    Staff pages are mostly GETs, which read without the write lock on SQLite; the seen-time is
+    written at most once a minute per session, in its own transaction, before the view starts.
+    """
+    if sessions.SESSION_KEY not in session:
+        return
+    if not current_user.is_authenticated:
+        session.pop(sessions.SESSION_KEY, None)
+        return
+    due = g.pop("staff_session_touch", None)
+    if due is None:
+        return
+    db.session.commit()  # end the read that checked the session; nothing else has happened yet
+    token = may_write.set(True)
+    try:
+        sessions.touch(db.session, *due)
+        db.session.commit()
+    finally:
+        may_write.reset(token)
 
 
 def staff_required(*roles):

@@ -11,6 +11,7 @@ from pro_app.db import db
 from pro_app.participants.validation import normalise_phone
 from pro_app.staff.auth import MIN_PASSWORD_LENGTH, hash_password
 from pro_app.staff.models import StaffRole, StaffUser
+from pro_app.staff.sessions import revoke_all
 
 
 @click.group("staff", cls=AppGroup)
@@ -57,3 +58,53 @@ def create_command(email, role, phone, on_call, lang, password):
                         language=lang, actor=Actor.command_line(), now=utcnow())
     db.session.commit()
     click.echo(f"created {user.role.value} {user.email}")
+
+
+def change_password(session, user, password, *, actor, now):
+    """Set a new password and end every session of the account; flush, don't commit."""
+    user.password_hash = hash_password(password)
+    ended = revoke_all(session, user.id, now)
+    record(session, actor=actor, action="staff.password_changed", entity="staff_user", entity_id=user.id,
+           now=now, after={"sessions_ended": ended})
+    return ended
+
+
+def deactivate_staff(session, user, *, actor, now):
+    """Close an account: no more logins, no more alert texts, every session ended; flush, don't commit."""
+    before = {"active": user.active, "on_call": user.on_call}
+    user.active = False
+    user.on_call = False
+    ended = revoke_all(session, user.id, now)
+    record(session, actor=actor, action="staff.deactivated", entity="staff_user", entity_id=user.id, now=now,
+           before=before, after={"active": False, "on_call": False, "sessions_ended": ended})
+    return ended
+
+
+def _account(email):
+    user = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no staff account for {email}")
+    return user
+
+
+@staff_cli.command("password")
+@click.argument("email")
+@click.password_option(prompt="New password", confirmation_prompt="Repeat the password")
+def password_command(email, password):
+    """Set a staff member's password (asked twice); every session of the account ends."""
+    user = _account(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    ended = change_password(db.session, user, password, actor=Actor.command_line(), now=utcnow())
+    db.session.commit()
+    click.echo(f"password changed for {user.email}; {ended} session(s) ended")
+
+
+@staff_cli.command("deactivate")
+@click.argument("email")
+def deactivate_command(email):
+    """Close a staff account: it can no longer log in, and every session of it ends."""
+    user = _account(email)
+    ended = deactivate_staff(db.session, user, actor=Actor.command_line(), now=utcnow())
+    db.session.commit()
+    click.echo(f"deactivated {user.email}; {ended} session(s) ended")

@@ -1,6 +1,8 @@
 """Staff login and logout."""
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -9,6 +11,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.i18n import safe_next
+from pro_app.staff import sessions
 from pro_app.staff.auth import authenticate
 from pro_app.staff.forms import LoginForm
 
@@ -35,11 +38,17 @@ def login():
         if user is None:
             form.password.errors.append(_("Email or password is not right."))
         else:
+            now = utcnow()
             lang = session.get("lang")
             session.clear()  # a fresh session on login: no fixation
             if lang:
                 session["lang"] = lang
-            user.last_login_at = utcnow()
+            # Error pages shown while the database is down still speak the staff member's language.
+            session["staff_lang"] = user.language
+            session[sessions.SESSION_KEY] = sessions.start(
+                db.session, user, now=now, lifetime=timedelta(hours=current_app.config["STAFF_SESSION_HOURS"]),
+                user_agent=request.user_agent.string, ip_address=request.remote_addr)
+            user.last_login_at = now
             db.session.commit()
             login_user(user)
             return redirect(safe_next(request.args.get("next"), url_for("staff.home")), code=303)
@@ -48,6 +57,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    key = session.get(sessions.SESSION_KEY)
+    if isinstance(key, str):
+        # Ends the session on the server: a copy of the cookie is worth nothing from now on.
+        sessions.revoke(db.session, key, utcnow())
+        db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are logged out."))
