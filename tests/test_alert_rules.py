@@ -31,8 +31,9 @@ def _shipped(instrument_id):
 POST = _shipped("post-infusion")
 SYMPTOMS = _shipped("symptom-check")
 QOL = _shipped("quality-of-life")
-NO_RED_FLAGS = {"breathing": False, "throat_swelling": False, "chest_heart": False, "fainting": False,
-                "bleeding": False, "confusion": False, "vision": False}
+# Warning signs ask "is it happening now?": 0 no, 1 earlier (amber), 2 now (red).
+NO_RED_FLAGS = {"breathing": 0, "throat_swelling": 0, "chest_heart": 0, "fainting": 0,
+                "bleeding": 0, "confusion": 0, "vision": 0}
 
 EDGE = textwrap.dedent("""\
     id: edge-form
@@ -94,7 +95,7 @@ def _one(findings, rule):
     (1, set()),
     (2, set()),
     (3, {("post-infusion:nausea_severe", "amber")}),
-    (4, {("post-infusion:nausea_very_severe", "red")}),
+    (4, {("post-infusion:vomiting_very_severe", "red")}),
 ])
 def test_post_infusion_severity_thresholds(value, expected):
     answers = {"nausea": True, "nausea_severity": value, **NO_RED_FLAGS}
@@ -102,19 +103,27 @@ def test_post_infusion_severity_thresholds(value, expected):
     assert {(f.rule, f.severity) for f in found} == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (2, set()),
-    (3, {("symptom-check:pain_severe", "amber")}),
-    (4, {("symptom-check:pain_very_severe", "red")}),
+@pytest.mark.parametrize(("item", "value", "expected"), [
+    ("pain", 2, set()),
+    ("pain", 3, {("symptom-check:pain_severe", "amber")}),
+    # Very severe pain, tiredness or mouth sores: a nurse calls (amber), not the emergency department.
+    ("pain", 4, {("symptom-check:pain_severe", "amber")}),
+    ("tired", 4, {("symptom-check:tired_severe", "amber")}),
+    ("mouth_sores", 4, {("symptom-check:mouth_sores_severe", "amber")}),
+    ("cough", 4, {("symptom-check:cough_severe", "amber")}),
+    ("vomiting", 3, {("symptom-check:vomiting_severe", "amber")}),
+    ("vomiting", 4, {("symptom-check:vomiting_very_severe", "red")}),
+    ("diarrhoea", 4, {("symptom-check:diarrhoea_very_severe", "red")}),
 ])
-def test_symptom_check_severity_thresholds(value, expected):
-    answers = {"pain_frequency": 2, "pain_severity": value, **NO_RED_FLAGS}
+def test_symptom_check_severity_thresholds(item, value, expected):
+    answers = {f"{item}_frequency": 2, f"{item}_severity": value, **NO_RED_FLAGS}
     assert {(f.rule, f.severity) for f in evaluate(SYMPTOMS, answers, {})} == expected
 
 
 def test_threshold_detail_names_the_item_and_value():
     found = evaluate(POST, {"rash": True, "rash_severity": 3}, {})
-    assert _one(found, "post-infusion:rash_severe").detail == {"item": "rash_severity", "value": 3, "values": [3]}
+    assert _one(found, "post-infusion:rash_severe").detail == {"item": "rash_severity", "value": 3,
+                                                                "values": [3, 4]}
 
 
 def test_a_stale_answer_to_a_hidden_item_does_not_fire():
@@ -125,16 +134,26 @@ def test_a_stale_answer_to_a_hidden_item_does_not_fire():
 # Red flags ---------------------------------------------------------------------------------------
 
 
-def test_one_red_flag_is_red_and_names_the_item():
-    found = evaluate(POST, {**NO_RED_FLAGS, "bleeding": True}, {})
-    finding = _one(found, "post-infusion:red_flags")
-    assert finding.severity == "red"
-    assert finding.detail == {"items": ["bleeding"]}
+def test_a_warning_sign_now_is_red_and_names_the_item():
+    found = evaluate(POST, {**NO_RED_FLAGS, "bleeding": 2}, {})
+    finding = _one(found, "post-infusion:bleeding_now")
+    assert finding.severity == "red" and len(found) == 1
+    assert finding.detail == {"item": "bleeding", "value": 2, "values": [2]}
 
 
-def test_every_red_flag_answered_yes_is_listed():
-    found = evaluate(SYMPTOMS, {k: True for k in NO_RED_FLAGS}, {})
-    assert _one(found, "symptom-check:red_flags").detail == {"items": list(NO_RED_FLAGS)}
+@pytest.mark.parametrize("instrument", [POST, SYMPTOMS], ids=lambda i: i.id)
+@pytest.mark.parametrize(("answer", "severity"), [(0, None), (1, "amber"), (2, "red")])
+def test_trouble_breathing_earlier_this_week_is_amber_and_now_is_red(instrument, answer, severity):
+    """Acceptance 4: "Trouble breathing: earlier this week, not now" gives amber; "now" gives red."""
+    found = evaluate(instrument, {**NO_RED_FLAGS, "breathing": answer}, {})
+    assert worst(found) == severity
+    assert [f.detail["item"] for f in found] == (["breathing"] if severity else [])
+
+
+def test_every_warning_sign_now_is_listed_as_its_own_red_rule():
+    found = evaluate(SYMPTOMS, {k: 2 for k in NO_RED_FLAGS}, {})
+    assert {f.detail["item"] for f in found} == set(NO_RED_FLAGS)
+    assert {f.severity for f in found} == {"red"}
 
 
 def test_all_red_flags_no_is_nothing():
@@ -148,8 +167,8 @@ def test_a_hidden_red_flag_does_not_count(edge):
     assert _one(found, "edge-form:red_flags").detail == {"items": ["bleeding"]}
 
 
-@pytest.mark.parametrize("odd", [1, "yes", "true", [True], None])
-def test_a_red_flag_counts_only_when_answered_yes(odd):
+@pytest.mark.parametrize("odd", [True, "2", "now", [2], None, 2.0])
+def test_a_warning_sign_counts_only_for_a_well_formed_answer(odd):
     assert evaluate(POST, {**NO_RED_FLAGS, "breathing": odd}, {}) == []
 
 
@@ -268,22 +287,23 @@ def test_one_finding_per_rule_listing_only_the_items_that_worsened(edge):
 
 @pytest.mark.parametrize(("now", "fires"), [(75.0, False), (66.7, False), (65.0, True), (58.3, True), (90.0, False)])
 def test_quality_of_life_drop_from_baseline(now, fires):
-    found = evaluate(QOL, {}, {"global": now, "physical": None}, baseline_scores={"global": 75.0, "physical": 50.0})
-    assert _rules(found) == ({"quality-of-life:global_drop"} if fires else set())
+    found = evaluate(QOL, {}, {"emotional": now, "physical": None},
+                     baseline_scores={"emotional": 75.0, "physical": 50.0})
+    assert _rules(found) == ({"quality-of-life:emotional_drop"} if fires else set())
 
 
 def test_score_drop_detail():
-    found = evaluate(QOL, {}, {"global": 58.3}, baseline_scores={"global": 75.0})
-    finding = _one(found, "quality-of-life:global_drop")
+    found = evaluate(QOL, {}, {"school": 58.3}, baseline_scores={"school": 75.0})
+    finding = _one(found, "quality-of-life:school_drop")
     assert finding.severity == "amber"
-    assert finding.detail == {"score": "global", "now": 58.3, "baseline": 75.0, "worse_by": 16.7, "by": 10,
+    assert finding.detail == {"score": "school", "now": 58.3, "baseline": 75.0, "worse_by": 16.7, "by": 10,
                               "higher_is_better": True}
 
 
 def test_score_drop_is_from_baseline_not_previous():
-    kwargs = {"previous_scores": {"global": 90.0}, "baseline_scores": {"global": 75.0}}
-    assert evaluate(QOL, {}, {"global": 70.0}, **kwargs) == []
-    assert _rules(evaluate(QOL, {}, {"global": 60.0}, **kwargs)) == {"quality-of-life:global_drop"}
+    kwargs = {"previous_scores": {"physical": 90.0}, "baseline_scores": {"physical": 75.0}}
+    assert evaluate(QOL, {}, {"physical": 70.0}, **kwargs) == []
+    assert _rules(evaluate(QOL, {}, {"physical": 60.0}, **kwargs)) == {"quality-of-life:physical_drop"}
 
 
 @pytest.mark.parametrize(("now", "baseline"), [(None, 75.0), (50.0, None), ("50", 75.0), (50.0, True),
@@ -293,11 +313,31 @@ def test_missing_scores_are_no_drop(now, baseline):
     assert evaluate(QOL, {}, {"global": now}) == []
 
 
-def test_one_step_down_on_the_overall_rating_is_a_drop():
-    # The overall rating is 0-10 scaled to 0-100, so one step is exactly 10 points: it fires.
-    before, after = scores(QOL, {"overall_life": 8}), scores(QOL, {"overall_life": 7})
-    assert _rules(evaluate(QOL, {"overall_life": 7}, after, baseline_scores=before)) == {
-        "quality-of-life:global_drop"}
+QOL_BEST = {"walking": 4, "active_play": 4, "self_care": 4, "up_and_about": 4, "worried": 4, "low_mood": 4,
+            "irritable": 4, "good_mood": 4, "school_work": 4, "concentrate": 4, "usual_days": 4, "learning": 4,
+            "friends": 4, "enjoyment": 4, "support": 4, "get_along": 4, "overall_life": 8}
+
+
+def test_one_step_down_on_the_overall_rating_is_not_a_drop():
+    # The overall rating is a single 0-10 item: 8 -> 7 is 10 points on its own but no domain moved.
+    after = {**QOL_BEST, "overall_life": 7}
+    assert evaluate(QOL, after, scores(QOL, after), baseline_scores=scores(QOL, QOL_BEST)) == []
+
+
+@pytest.mark.parametrize("item", ["walking", "worried", "school_work", "friends"])
+def test_one_step_on_one_item_of_a_domain_is_not_a_drop_but_two_steps_are(item):
+    base = scores(QOL, QOL_BEST)
+    one = {**QOL_BEST, item: 3}
+    assert evaluate(QOL, one, scores(QOL, one), baseline_scores=base) == []
+    two = {**QOL_BEST, item: 2}
+    found = evaluate(QOL, two, scores(QOL, two), baseline_scores=base)
+    assert [f.severity for f in found] == ["amber"] and found[0].rule.endswith("_drop")
+
+
+@pytest.mark.parametrize(("answer", "fires"), [(4, False), (3, False), (2, False), (1, True), (0, True)])
+def test_low_mood_often_or_most_of_the_time_is_amber(answer, fires):
+    found = evaluate(QOL, {**QOL_BEST, "low_mood": answer}, {})
+    assert _rules(found) == ({"quality-of-life:low_mood"} if fires else set())
 
 
 @pytest.mark.parametrize(("now", "fires"), [(4, False), (5, True), (8, True), (1, False)])
@@ -408,7 +448,10 @@ def _answers(instrument):
 
 
 SYMPTOM_ANSWERS = _answers(SYMPTOMS)
-SEVERITY_ITEMS = sorted({rule.when.item for rule in SYMPTOMS.alerts if rule.when is not None and rule.when.values})
+# Items whose answers are ordered from better to worse (not checklists, yes/no or "not sure" lists).
+SEVERITY_ITEMS = sorted({rule.when.item for rule in SYMPTOMS.alerts if rule.when is not None and rule.when.values
+                         and (rule.when.item.endswith("_severity") or rule.when.item in NO_RED_FLAGS
+                              or rule.when.item in ("drinking", "urine"))})
 RANK = {"amber": 1, "red": 2}
 
 
@@ -444,5 +487,5 @@ def test_raising_a_severity_never_removes_a_threshold_finding(answers, item, dat
     high = data.draw(st.sampled_from([v for v in values if v >= low]), label="high")
     before = _threshold_by_item(evaluate(SYMPTOMS, {**answers, item: low}, {}))
     after = _threshold_by_item(evaluate(SYMPTOMS, {**answers, item: high}, {}))
-    # "Severe" (3) and "very severe" (4) are separate rules: going up swaps amber for red, never drops it.
+    # Going up an ordered answer list swaps amber for red (or keeps amber), never drops it.
     assert all(after.get(name, 0) >= rank for name, rank in before.items())

@@ -125,6 +125,10 @@ SCHEMA = {
                         "properties": {
                             "instrument": {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,39}$"},
                             "occasion": {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,24}$"},
+                            # Only for participants of these age groups (child < 7, adolescent
+                            # 7-17, adult); absent means everyone.
+                            "age_groups": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                           "items": {"enum": ["child", "adolescent", "adult"]}},
                             "once": {
                                 "type": "object",
                                 "required": ["opens_day", "closes_day"],
@@ -237,6 +241,7 @@ class QuestionnaireEntry:
     every_weeks: int = 1
     day: int = 1
     open_days: int = 1  # repeat, after_infusion
+    age_groups: tuple = ()  # empty: every age group
     opens: time = time(9, 0)
     closes: time = time(21, 0)
 
@@ -356,7 +361,8 @@ def _build(doc):
         for clock_key in ("opens", "closes"):
             if clock_key in spec:
                 spec[clock_key] = _clock(spec[clock_key])
-        entry = QuestionnaireEntry(raw["instrument"], raw["occasion"], kind, **spec)
+        entry = QuestionnaireEntry(raw["instrument"], raw["occasion"], kind, **spec,
+                                   age_groups=tuple(raw.get("age_groups", ())))
         if kind == "once" and (entry.closes_day, entry.closes) <= (entry.opens_day, entry.opens):
             raise doc.error(["questionnaires", "schedule", i, kind], "the window closes before it opens")
         if kind == "repeat" and entry.to_week < entry.from_week:

@@ -224,6 +224,11 @@ def _semantic_errors(doc):
         if "when" in alert:
             yield from _condition_errors(doc, ["alerts", ai, "when"], alert["when"], seen, values_of,
                                          f"alert {alert['id']!r}")
+            target = seen.get(alert["when"]["item"])
+            if target is not None and target[0]["type"] in ("text", "date"):
+                # Free text is read by a person, never matched by a rule (and never put in a text).
+                yield doc.error(["alerts", ai, "when"], f"alert {alert['id']!r}: a rule cannot test a "
+                                                        f"{target[0]['type']} item")
         for name in alert.get("worsening", {}).get("items", []):
             if name not in seen:
                 yield doc.error(["alerts", ai, "worsening"], f"alert {alert['id']!r}: no item {name!r}")

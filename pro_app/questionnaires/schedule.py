@@ -12,6 +12,7 @@ class Respondent:
     contact_id: int
     role: str  # self, or proxy for a caregiver answering for the patient
     timezone: str
+    age_group: str = "adult"  # the patient's: child (<7), adolescent (7-17) or adult
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,9 @@ def respondents_for(age_group, patient, caregivers):
     """
     out = []
     if patient is not None and age_group in ("adolescent", "adult"):
-        out.append(Respondent(patient[0], "self", patient[1]))
+        out.append(Respondent(patient[0], "self", patient[1], age_group))
     if caregivers and age_group in ("child", "adolescent"):
-        out.append(Respondent(caregivers[0][0], "proxy", caregivers[0][1]))
+        out.append(Respondent(caregivers[0][0], "proxy", caregivers[0][1], age_group))
     return out
 
 
@@ -67,6 +68,8 @@ def plan_assignments(protocol, *, start, respondents, infusions, accepts):
         for r in respondents:
             if not accepts(entry.instrument, r.role):
                 continue
+            if entry.age_groups and r.age_group not in entry.age_groups:
+                continue  # e.g. the toddler form instead of the symptom check under 7
             if entry.kind == "after_infusion":
                 for visit_id, dose, day in infusions:
                     opens, closes = infusion_window(entry, day, r.timezone)
