@@ -200,10 +200,10 @@ def save_section(session, draft, instrument, index, form, now):
 
 
 def submit(session, assignment, draft, instrument, submit_key, now):
-    """Store the response once; a repeated submit returns the stored one."""
-    existing = session.scalar(select(Response).where(Response.assignment_id == assignment.id))
+    """Store the response once; SubmittedMeanwhile when it is already stored."""
+    existing = session.scalar(select(Response.id).where(Response.assignment_id == assignment.id))
     if existing is not None:
-        return existing
+        raise SubmittedMeanwhile()
     if submit_key != draft.submit_key:
         raise AlreadySubmitted()
     answers = ans.prune(instrument, draft.answers)

@@ -209,19 +209,23 @@ def advice():
                            lang=_language(assignment))
 
 
+def _submitted(assignment_id):
+    return db.session.scalar(select(Response.id).where(Response.assignment_id == assignment_id)) is not None
+
+
 @bp.post("/submit")
 def submit():
     assignment_id = session.get(SESSION_KEY)
     key = request.form.get("submit_key", "")
     if not isinstance(assignment_id, int) or not key:
         return _state_page("no_session")
-    done = db.session.scalar(select(Response).where(Response.assignment_id == assignment_id))
-    if done is not None:
+    if _submitted(assignment_id):
         # A double tap or a resubmitted form: the answers are already stored, once.
         return redirect(url_for(".done"), code=303)
     found, page = _current()
     if page is not None:
-        return page
+        # The other tap may have finished in between (its draft is gone): go where it went.
+        return redirect(url_for(".done"), code=303) if _submitted(assignment_id) else page
     assignment, draft, instrument = found
     if missing_required(instrument, draft.answers):
         return redirect(url_for(".review"), code=303)
