@@ -73,6 +73,7 @@ class FakeAliyun:
         self.endpoint = None
         self.requests_seen = 0
         self.refused = []
+        self.app_client = None
         self._changed = threading.Condition()
         self._messages = []
         self._next_failures = []
@@ -168,10 +169,15 @@ class FakeAliyun:
                 "sequence_id": sequence_id or uuid.uuid4().int % 10**12}
         return self.post(url, [item])
 
-    @staticmethod
-    def post(url, payload, raw=None):
-        """POST JSON (or raw bytes) to the app; return (status, body)."""
+    def post(self, url, payload, raw=None):
+        """POST JSON (or raw bytes) to the app; return (status, body).
+
+        With ``app_client`` set (a Flask test client), the push goes to it instead of over HTTP.
+        """
         data = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
+        if self.app_client is not None:
+            response = self.app_client.post(urlsplit(url).path, data=data, content_type="application/json")
+            return response.status_code, response.get_data(as_text=True)
         request = Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
         try:
             with _OPENER.open(request, timeout=5) as response:

@@ -156,19 +156,27 @@ def _tell_admins(session, route, code, now):
 
 def init_app(app):
     """Check the routes and, when Alibaba carries any, its templates: a mistake stops the app."""
+    from pro_app.config import ConfigError
+    from pro_app.datafiles import DataFileError
     from pro_app.protocol import current_protocol
-    from pro_app.sms.templates import TemplateSet, load_checked
+    from pro_app.sms.templates import load_checked
 
-    in_use = backends_in_use(app.config)  # raises on a malformed PRO_SMS_ROUTES
-    path = app.config.get("SMS_TEMPLATES_FILE")
+    try:
+        in_use = backends_in_use(app.config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    app.extensions["pro_sms_templates"] = None
     if "aliyun" in in_use:
         with app.app_context():
             protocol = current_protocol()
-        app.extensions["pro_sms_templates"] = load_checked(
-            path, public_url=app.config["PUBLIC_URL"], site_phone=protocol.site_phone,
-            sign_name=app.config.get("ALIYUN_SIGN_NAME") or protocol.site_name["zh-CN"])
-    else:
-        app.extensions["pro_sms_templates"] = None if path is None else TemplateSet(path)
+        try:
+            app.extensions["pro_sms_templates"] = load_checked(
+                app.config.get("SMS_TEMPLATES_FILE"), public_url=app.config["PUBLIC_URL"],
+                site_phone=protocol.site_phone,
+                sign_name=app.config.get("ALIYUN_SIGN_NAME") or protocol.site_name["zh-CN"])
+        except DataFileError as exc:
+            raise ConfigError(f"the aliyun SMS route needs approved templates that pass "
+                              f"`pro-app sms templates check`: {exc}") from None
     from pro_app.sms import route_views
 
     @app.template_global("sms_route")
