@@ -106,13 +106,15 @@ def assignment_id(app, study_id, occasion, phone=None):
 
 def post_infusion(temperature="", chills="no", chills_severity=None):
     first = {"temperature": temperature, "temperature__unit": "C", "chills": chills}
+    if temperature:
+        first["temperature_route"] = "1"  # armpit
     if chills_severity is not None:
         first["chills_severity"] = str(chills_severity)
     return [
         first,
-        {"breathing": "no", "throat_swelling": "no", "chest_heart": "no", "fainting": "no"},
-        {"bleeding": "no", "confusion": "no", "vision": "no"},
-        {"rash": "no", "cough_nose": "no"},
+        {"breathing": "0", "throat_swelling": "0", "chest_heart": "0", "fainting": "0"},
+        {"bleeding": "0", "confusion": "0", "vision": "0"},
+        {"rash": "no", "allergy_signs": "0", "cough": "no"},
         {"headache": "no", "nausea": "no"},
     ]
 

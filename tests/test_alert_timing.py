@@ -45,10 +45,10 @@ PROBE = "+8613900000099"  # a staff-style text that shows the scheduler has tick
 INTERVAL = 3  # the default SCHEDULER_INTERVAL_SECONDS
 LIMIT = 2.0  # seconds from the submit to the nurse's text at the gateway
 POST_INFUSION = [
-    {"temperature": "39.0", "temperature__unit": "C", "chills": "no"},
-    {"breathing": "no", "throat_swelling": "no", "chest_heart": "no", "fainting": "no"},
-    {"bleeding": "no", "confusion": "no", "vision": "no"},
-    {"rash": "no", "cough_nose": "no"},
+    {"temperature": "39.0", "temperature__unit": "C", "temperature_route": "1", "chills": "no"},
+    {"breathing": "0", "throat_swelling": "0", "chest_heart": "0", "fainting": "0"},
+    {"bleeding": "0", "confusion": "0", "vision": "0"},
+    {"rash": "no", "allergy_signs": "0", "cough": "no"},
     {"headache": "no", "nausea": "no"},
 ]
 

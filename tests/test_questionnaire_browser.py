@@ -55,18 +55,20 @@ LINK = re.compile(r"(http://127\.0\.0\.1:\d+/q/[A-Za-z0-9_-]+)")
 # linear = (mean - low) / (high - low) * 100.
 QOL = [{"walking": 4, "active_play": 3, "self_care": 3, "up_and_about": 2},
        {"worried": 3, "low_mood": 4, "irritable": 2, "good_mood": 3},
-       {"school_work": 4, "friends": 4, "enjoyment": 3, "support": 2},
+       {"school_work": 4, "concentrate": 3, "usual_days": 4, "learning": 3},
+       {"friends": 4, "enjoyment": 3, "support": 2, "get_along": 3},
        {"overall_life": 8}]
 QOL_SCORES = {"physical": round((mean([4, 3, 3, 2]) - 1) / 3 * 100, 1),
               "emotional": round(mean([3, 4, 2, 3]) / 4 * 100, 1),
-              "social": round((mean([4, 4, 3, 2]) - 1) / 3 * 100, 1),
+              "school": round((mean([4, 3, 4, 3]) - 1) / 3 * 100, 1),
+              "social": round((mean([4, 3, 2, 3]) - 1) / 3 * 100, 1),
               "global": 80.0}
 NO = False
 POST_INFUSION = [
-    {"temperature": ("99.7", "F"), "chills": NO},
-    {"breathing": NO, "throat_swelling": NO, "chest_heart": NO, "fainting": NO},
-    {"bleeding": NO, "confusion": NO, "vision": NO},
-    {"rash": True, "rash_severity": 1, "cough_nose": NO},
+    {"temperature": ("99.7", "F"), "temperature_route": 2, "chills": NO},
+    {"breathing": 0, "throat_swelling": 0, "chest_heart": 0, "fainting": 0},
+    {"bleeding": 0, "confusion": 0, "vision": 0},
+    {"rash": True, "rash_severity": 1, "allergy_signs": 0, "cough": NO},
     {"headache": NO, "nausea": NO, "anything_else": "Slept most of the afternoon."},
 ]
 BUTTONS = {"en": {"start": "Start", "next": "Next", "continue": "Continue", "back": "Back",
@@ -399,7 +401,7 @@ def test_closed_replaced_unknown_and_early_links_explain_themselves(server, brow
 
     phone.page.goto(qol)
     phone.click("button", "Start")
-    assert "Page 1 of 4" in phone.page.locator(".progress").inner_text()
+    assert "Page 1 of 5" in phone.page.locator(".progress").inner_text()
     closes = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # day 1, 08:00 in London
     assert "questionnaires expired" in tick(app, closes)
     clock.now = closes

@@ -11,7 +11,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "questionnaires"
 def test_shipped_instruments_pass(runner):
     result = runner.invoke(args=["questionnaires", "check"])
     assert result.exit_code == 0, result.output
-    assert sum(line.startswith("ok  ") for line in result.output.splitlines()) == 4
+    assert sum(line.startswith("ok  ") for line in result.output.splitlines()) == 5
 
 
 @pytest.mark.parametrize(("old", "new", "reason"), [
@@ -30,7 +30,7 @@ def test_a_broken_file_is_named_with_line_item_and_reason(runner, tmp_path, old,
     errors = [line for line in result.output.splitlines() if line.startswith(str(path))]
     assert errors, result.output
     assert reason in errors[0]
-    assert "3 of 4" not in result.output and "1 of 4 instrument file(s) have errors" in result.output
+    assert "3 of 5" not in result.output and "1 of 5 instrument file(s) have errors" in result.output
 
 
 def test_missing_item_in_branching_and_duplicate_ids(runner, tmp_path):

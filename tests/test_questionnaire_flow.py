@@ -38,13 +38,15 @@ LINK = re.compile(r"http://localhost(/q/[A-Za-z0-9_-]+)")
 QOL = [
     {"walking": "4", "active_play": "3", "self_care": "3", "up_and_about": "2"},
     {"worried": "3", "low_mood": "4", "irritable": "2", "good_mood": "3"},
-    {"school_work": "4", "friends": "4", "enjoyment": "3", "support": "2"},
+    {"school_work": "4", "concentrate": "3", "usual_days": "4", "learning": "3"},
+    {"friends": "4", "enjoyment": "3", "support": "2", "get_along": "3"},
     {"overall_life": "8"},
 ]
 QOL_SCORES = {
     "physical": round((mean([4, 3, 3, 2]) - 1) / (4 - 1) * 100, 1),   # 66.7
     "emotional": round((mean([3, 4, 2, 3]) - 0) / (4 - 0) * 100, 1),  # 75.0
-    "social": round((mean([4, 4, 3, 2]) - 1) / (4 - 1) * 100, 1),     # 75.0
+    "school": round((mean([4, 3, 4, 3]) - 1) / (4 - 1) * 100, 1),     # 83.3
+    "social": round((mean([4, 3, 2, 3]) - 1) / (4 - 1) * 100, 1),     # 66.7
     "global": round((8 - 0) / (10 - 0) * 100, 1),                     # 80.0
 }
 
@@ -218,7 +220,7 @@ def test_link_previews_use_nothing_up_and_start_makes_a_token_free_session(app, 
     assert "q_assignment" not in session_of(app, bot)  # the previews got no session either
     first = respondent.get("/q/answer")
     assert first.status_code == 200 and "Everyday activities" in text_of(first)
-    assert "Page 1 of 4" in text_of(first)
+    assert "Page 1 of 5" in text_of(first)
 
 
 @pytest.mark.parametrize("who", ["adult", "caregiver"])
@@ -313,7 +315,7 @@ def test_resume_with_a_new_phone_session_keeps_earlier_pages(app, clock, make_pa
     assert "Please open your link again" in text_of(second.get("/q/answer"))
     start(second, path)
     page = second.get("/q/answer")
-    assert page.status_code == 200 and "Feelings" in text_of(page) and "Page 2 of 4" in text_of(page)
+    assert page.status_code == 200 and "Feelings" in text_of(page) and "Page 2 of 5" in text_of(page)
     back = text_of(second.get("/q/answer?s=0"))
     for item, value in QOL[0].items():
         assert f'name="{item}" value="{value}" checked' in back
@@ -349,7 +351,7 @@ def test_sessions_are_bound_to_one_assignment(app, clock, make_participant, tick
 
     # Opening B's link in A's browser replaces the session: from then on it answers B only.
     start(a, path_b)
-    assert "Page 1 of 4" in text_of(a.get("/q/answer"))
+    assert "Page 1 of 5" in text_of(a.get("/q/answer"))
     answer(a, 0, {"walking": "1", "active_play": "1", "self_care": "1", "up_and_about": "1"})
     assert assignment(app, ADULT, "quality-of-life") == a_before
     b_answers = assignment(app, OTHER, "quality-of-life")
@@ -431,7 +433,7 @@ def test_a_resent_link_replaces_the_old_one(app, nurse, clock, make_participant,
     assert fresh.get(new).status_code == 200
     start(fresh, new)
     resumed = fresh.get("/q/answer")
-    assert "Page 2 of 4" in text_of(resumed)  # the draft survives the new link
+    assert "Page 2 of 5" in text_of(resumed)  # the draft survives the new link
     with app.app_context():
         links_now = db.session.scalars(select(QuestionnaireLink).where(
             QuestionnaireLink.assignment_id == assignment_id).order_by(QuestionnaireLink.id)).all()
@@ -525,10 +527,10 @@ def test_questionnaire_pages_are_private_and_self_contained(app, clock, make_par
 
 def post_infusion_answers(temperature, unit):
     return [
-        {"temperature": temperature, "temperature__unit": unit, "chills": "no"},
-        {"breathing": "no", "throat_swelling": "no", "chest_heart": "no", "fainting": "no"},
-        {"bleeding": "no", "confusion": "no", "vision": "no"},
-        {"rash": "no", "cough_nose": "no"},
+        {"temperature": temperature, "temperature__unit": unit, "temperature_route": "1", "chills": "no"},
+        {"breathing": "0", "throat_swelling": "0", "chest_heart": "0", "fainting": "0"},
+        {"bleeding": "0", "confusion": "0", "vision": "0"},
+        {"rash": "no", "allergy_signs": "0", "cough": "no"},
         {"headache": "no", "nausea": "no"},
     ]
 

@@ -190,10 +190,10 @@ def as_server_reads(body):
 FILL = {"baseline": [{"feel_overall": "6", "activity_level": "3"},
                      {"has_allergies": "yes", "allergies_details": "Penicillin: a rash"},
                      {"last_transfusion": "2026-01-15", "message_time": "4"}],
-        "post-infusion": [{"temperature": "37.2", "chills": "yes", "chills_severity": "2"},
-                          dict.fromkeys(["breathing", "throat_swelling", "chest_heart", "fainting"], "no"),
-                          dict.fromkeys(["bleeding", "confusion", "vision"], "no"),
-                          {"rash": "yes", "rash_severity": "1", "cough_nose": "no"},
+        "post-infusion": [{"temperature": "37.2", "temperature_route": "2", "chills": "yes", "chills_severity": "2"},
+                          dict.fromkeys(["breathing", "throat_swelling", "chest_heart", "fainting"], "0"),
+                          dict.fromkeys(["bleeding", "confusion", "vision"], "0"),
+                          {"rash": "yes", "rash_severity": "1", "allergy_signs": "0", "cough": "no"},
                           {"headache": "no", "nausea": "yes", "nausea_severity": "3", "anything_else": "tired"}]}
 
 

@@ -218,8 +218,8 @@ def test_events_merge_newest_first_in_pages():
 
 def test_rules_are_named_in_the_page_language():
     instruments = {"symptom-check": SYMPTOMS}
-    assert rule_wording("symptom-check:pain_severe", instruments, "en") == "Severe pain"
-    assert rule_wording("symptom-check:pain_severe", instruments, "zh-CN") == "疼痛严重"
+    assert rule_wording("symptom-check:pain_severe", instruments, "en") == "Severe or very severe pain"
+    assert rule_wording("symptom-check:pain_severe", instruments, "zh-CN") == "疼痛严重或非常严重"
     assert rule_wording("missed-questionnaires", instruments, "en") == "missed-questionnaires"
 
 
