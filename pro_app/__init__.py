@@ -63,6 +63,7 @@ def create_app(test_config=None, instance_path=None):
         audit,
         cli,
         demo,
+        exports,
         health,
         i18n,
         inputs,
@@ -92,6 +93,7 @@ def create_app(test_config=None, instance_path=None):
     visits.init_app(app)
     audit.init_app(app)
     alerts.init_app(app)
+    exports.init_app(app)
     reminders.init_app(app)
     sms.init_app(app)
     scheduler.init_app(app)

@@ -23,8 +23,8 @@ def context():
 
 
 def init_app(app):
-    from pro_app.alerts import cli, timeline, views
+    from pro_app.alerts import timeline, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(timeline.bp)
-    app.cli.add_command(cli.export_cli)
+    # `pro-app export alerts` is one of the exports (pro_app/exports/cli.py), built on alert_rows().

@@ -1,0 +1,109 @@
+"""Responses as tidy rows: long (one row per answered item), wide (one per response), scores (pure)."""
+
+from pro_app.clock import to_local
+from pro_app.exports.records import local_iso, study_day
+from pro_app.questionnaires.instruments import wording
+
+LONG_COLUMNS = (
+    "study_id", "instrument_id", "instrument_version", "occasion", "window_opens_utc", "window_closes_utc",
+    "visit_study_day", "study_day", "respondent", "respondent_role", "respondent_contact", "response_id",
+    "item_id", "item_type", "value", "label_en", "unit", "answered_at_utc", "answered_at_local",
+    "submitted_at_utc", "unfinished",
+)
+RESPONSE_COLUMNS = (
+    "study_id", "instrument_id", "instrument_version", "occasion", "window_opens_utc", "window_closes_utc",
+    "visit_study_day", "study_day", "respondent", "respondent_role", "respondent_contact", "response_id",
+    "answered_at_utc", "answered_at_local", "submitted_at_utc", "unfinished",
+)
+SCORE_COLUMNS = (
+    "study_id", "instrument_id", "instrument_version", "occasion", "study_day", "respondent", "respondent_role",
+    "respondent_contact", "response_id", "score_id", "score_label_en", "method", "value", "submitted_at_utc",
+)
+YES_NO = {True: (1, "Yes"), False: (0, "No")}
+
+
+def unit_of(item):
+    """Name an item's unit in English: temperatures are stored in °C whatever was typed."""
+    if item.unit == "temperature":
+        return "°C"
+    if isinstance(item.unit, dict):
+        return item.unit.get("en", "")
+    return item.unit or ""
+
+
+def coded(item, value):
+    """Return (coded value, English label) of one stored answer."""
+    if item.type == "yesno":
+        return YES_NO[bool(value)]
+    if item.type in ("single", "multiple"):
+        labels = {v: label["en"] for v, label in item.choices}
+        if not isinstance(value, list):
+            return value, labels.get(value, "")
+        return ";".join(str(v) for v in value), "; ".join(str(labels.get(v, "")) for v in value)
+    return value, ""
+
+
+def answered_items(instrument, answers):
+    """Yield (item, value) for each item the stored answers hold, in the instrument's order."""
+    for item in instrument.items():
+        value = answers.get(item.id)
+        if value is None or value == []:
+            continue
+        yield item, value
+
+
+def _local_date(instant, tz):
+    return to_local(instant, tz).date()
+
+
+def response_fields(record, instrument):
+    """Return the columns every row of a response shares."""
+    local_day = study_day(record.start_date, _local_date(record.answered_at, record.timezone))
+    visit_day = (study_day(record.start_date, _local_date(record.visit_starts_at, record.timezone))
+                 if record.visit_starts_at else None)
+    return {
+        "study_id": record.study_id, "instrument_id": record.instrument_id, "instrument_version": instrument.version,
+        "occasion": record.occasion, "window_opens_utc": record.opens_at.isoformat(),
+        "window_closes_utc": record.closes_at.isoformat(), "visit_study_day": visit_day, "study_day": local_day,
+        "respondent": record.respondent, "respondent_role": record.contact_role,
+        "respondent_contact": record.contact_id, "response_id": record.key,
+        "answered_at_utc": record.answered_at.isoformat(),
+        "answered_at_local": local_iso(record.answered_at, record.timezone),
+        "submitted_at_utc": record.submitted_at.isoformat() if record.submitted_at else None,
+        "unfinished": int(record.unfinished),
+    }
+
+
+def long_rows(record, instrument):
+    """Yield one row per answered item of a response."""
+    shared = response_fields(record, instrument)
+    for item, value in answered_items(instrument, record.answers):
+        code, label = coded(item, value)
+        yield {**shared, "item_id": item.id, "item_type": item.type, "value": code, "label_en": label,
+               "unit": unit_of(item)}
+
+
+def wide_columns(instrument):
+    """Return the columns of an instrument version's wide table: the response, each item, each score."""
+    return RESPONSE_COLUMNS + tuple(i.id for i in instrument.items()) + tuple(f"score_{s.id}"
+                                                                            for s in instrument.scores)
+
+
+def wide_row(record, instrument):
+    """Return one response as a row of its instrument version's wide table (coded values)."""
+    row = response_fields(record, instrument)
+    for item, value in answered_items(instrument, record.answers):
+        row[item.id] = coded(item, value)[0]
+    for score in instrument.scores:
+        row[f"score_{score.id}"] = record.scores.get(score.id)
+    return row
+
+
+def score_rows(record, instrument):
+    """Yield one row per score of a submitted response (None when too few items were answered)."""
+    shared = response_fields(record, instrument)
+    for score in instrument.scores:
+        yield {key: shared[key] for key in SCORE_COLUMNS if key in shared} | {
+            "score_id": score.id, "score_label_en": wording(score.label, "self", "en"), "method": score.method,
+            "value": record.scores.get(score.id),
+        }

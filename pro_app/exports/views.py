@@ -1,0 +1,141 @@
+"""The Exports page: investigators, administrators and monitors download study data; each download is audited."""
+
+from datetime import date
+
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from pro_app.audit.models import AuditEvent
+from pro_app.audit.operations import Actor
+from pro_app.clock import utcnow
+from pro_app.db import db, may_write
+from pro_app.exports import datasets as ds
+from pro_app.exports.filters import Filters
+from pro_app.exports.operations import app_context, record_export
+from pro_app.participants.models import Participant
+from pro_app.protocol import current_protocol
+from pro_app.security import render_error
+from pro_app.staff.auth import staff_required
+from pro_app.staff.models import StaffRole
+
+bp = Blueprint("exports", __name__, url_prefix="/staff/exports")
+#: Who reads study data out: nurses triage and change data but do not take it off site.
+EXPORT_ROLES = (StaffRole.INVESTIGATOR, StaffRole.ADMIN, StaffRole.MONITOR)
+DESCRIPTIONS = {
+    "responses": _l("Answers: one row per answered question (long), with respondent, time point and times."),
+    "scores": _l("Scores of every submitted questionnaire."),
+    "visits": _l("Visits: planned and scheduled dates, status and how often each was moved."),
+    "messages": _l("Text messages: kind, step, delivery states and times (never their wording or number)."),
+    "alerts": _l("Alerts with their triage, for safety reporting."),
+    "audit": _l("The audit log (names and phone numbers taken out)."),
+    "compliance": _l("Questionnaire compliance per questionnaire and time point: expected, received, missed."),
+    "codebook": _l("Codebook: every question of every questionnaire version, in Chinese and English."),
+    "contacts": _l("Contacts with names and phone numbers (administrators only)."),
+}
+FORMAT_LABELS = {"csv": _l("CSV (spreadsheet)"), "json": _l("JSON"), "fhir": _l("FHIR R4 (NDJSON)"),
+                 "odm": _l("CDISC ODM 1.3.2 (XML)")}
+RECENT = 15
+
+
+def _datasets():
+    return [d for d in ds.DATASETS.values() if not d.admin_only or current_user.role == StaffRole.ADMIN]
+
+
+def _recent():
+    stmt = (select(AuditEvent).where(AuditEvent.action == "export.downloaded")
+            .order_by(AuditEvent.id.desc()).limit(RECENT))
+    return db.session.scalars(stmt).all()
+
+
+def _page(values, errors, status=200):
+    return render_template("exports/index.html", datasets=_datasets(), descriptions=DESCRIPTIONS,
+                           formats=FORMAT_LABELS, values=values, errors=errors, recent=_recent()), status
+
+
+@bp.get("/")
+@staff_required(*EXPORT_ROLES)
+def index():
+    return _page({"dataset": "responses", "format": "csv"}, {})
+
+
+def parse(form, is_admin):
+    """Read the export form: (dataset, format, options, errors); errors name the field."""
+    errors = {}
+    dataset = ds.DATASETS.get(form.get("dataset", ""))
+    if dataset is None:
+        errors["dataset"] = _("Choose what to export.")
+    elif dataset.admin_only and not is_admin:
+        return dataset, None, {}, {"forbidden": True}
+    fmt = form.get("format", "csv")
+    if fmt not in ds.FORMATS:
+        errors["format"] = _("Choose a format.")
+    elif dataset is not None and fmt not in dataset.formats:
+        errors["format"] = _("This data has no %(format)s format: choose %(formats)s.", format=fmt.upper(),
+                             formats=", ".join(f.upper() for f in dataset.formats))
+    since = None
+    if form.get("since", "").strip():
+        try:
+            since = date.fromisoformat(form["since"].strip())
+        except ValueError:
+            since = None
+        if since is None or not date(2000, 1, 1) <= since <= date(2100, 1, 1):
+            errors["since"] = _("Enter a date like 2026-03-01.")
+    participant = form.get("participant", "").strip()[:40] or None
+    if participant and not db.session.scalar(select(Participant.id).where(Participant.study_id == participant)):
+        errors["participant"] = _("No participant has this study ID.")
+    options = {"since": since, "participant": participant, "excel": form.get("excel") == "1",
+               "unfinished": form.get("unfinished") == "1", "bundle": form.get("bundle") == "1"}
+    return dataset, fmt, options, errors
+
+
+@bp.post("/download")
+@staff_required(*EXPORT_ROLES)
+def download():
+    dataset, fmt, options, errors = parse(request.form, current_user.role == StaffRole.ADMIN)
+    if errors.get("forbidden"):
+        return render_error(403)
+    if errors:
+        values = {"dataset": dataset.name if dataset else "", "format": fmt, **{k: request.form.get(k, "")
+                                                                                  for k in ("since", "participant")}}
+        return _page(values, errors, 400)
+    protocol = current_protocol()
+    filters = Filters(since=options["since"], participant=options["participant"],
+                      unfinished=options["unfinished"] and dataset.name == "responses", timezone=protocol.timezone)
+    now = utcnow()
+    actor = Actor.staff(current_user)
+    context = app_context(now)
+    bundle = options["bundle"] and fmt == "fhir"
+    excel = options["excel"] and fmt == "csv"
+    kind = "fhir-bundle" if bundle else fmt
+    name = f"{ds.safe_oid(protocol.name)}-{dataset.name}-{now:%Y%m%d-%H%M}.{ds.EXTENSIONS[kind]}"
+
+    def stream():
+        db.session.rollback()  # the login check's transaction; the reads below take no write lock
+        token = may_write.set(False)
+        out = ds.Chunks()
+        state = {"count": 0, "complete": False}
+        try:
+            steps = ds.export(dataset.name, fmt, out, db.session, filters, context, excel=excel, bundle=bundle)
+            counted = ds.chunks(steps, out)
+            while True:
+                try:
+                    yield next(counted).encode("utf-8")
+                except StopIteration as stop:
+                    state["count"] = stop.value
+                    break
+            state["complete"] = True
+        finally:
+            db.session.rollback()
+            may_write.reset(token)
+            record_export(db.session, actor=actor, dataset=dataset.name, fmt=kind, filters=filters,
+                          count=state["count"], now=now, complete=state["complete"],
+                          extra={"via": "exports page", "excel": excel})
+            db.session.commit()
+
+    media = ds.MEDIA_TYPES[kind] + ("; charset=utf-8" if kind in ("csv", "json") else "")
+    return Response(stream_with_context(stream()), content_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
