@@ -65,7 +65,8 @@ def test_thread_shows_sent_texts_only(app, client, enrolled, tick):
     assert welcome and welcome not in page(client, f"/dev/phone/{PATIENT}")  # still pending
     tick(NOW)
     thread = page(client, f"/dev/phone/{PATIENT}")
-    assert welcome in thread
+    welcome = welcome_body(app, PATIENT)  # sent: the calendar link is made and, on this phone, whole
+    assert "/cal/" in welcome and welcome in thread
     assert welcome_body(app, CAREGIVER) not in thread  # another phone's text
     assert welcome_body(app, CAREGIVER) in page(client, f"/dev/phone/{CAREGIVER}")
     # Reminders not yet due are not shown.

@@ -111,7 +111,7 @@ def test_every_changing_route_is_closed_to_monitors(app, client, login, make_par
                 and r.endpoint not in ("staff.login", "staff.logout")]
     assert len(changing) >= 4
     for rule in changing:
-        url = re.sub(r"<int:\w+>", "1", rule.rule.replace("<study_id>", "P-001"))
+        url = re.sub(r"<(?:int|dbid):\w+>", "1", rule.rule.replace("<study_id>", "P-001"))
         assert client.post(url, data={"reason": "x"}).status_code == 403, rule.rule
 
 
