@@ -36,7 +36,7 @@ ODD = ["\x00", "\x00yes", "\ufeff1", "１", "٣٧", "37\u00a0.5", "３７.５", 
 
 def valid_value(item):
     """A strategy for one acceptable answer to an item, as a browser would send it."""
-    if item.type == "single":
+    if item.type in ("single", "multiple"):
         return st.sampled_from([str(v) for v, _label in item.choices])
     if item.type == "yesno":
         return st.sampled_from(["yes", "no"])
@@ -115,10 +115,11 @@ def holds(show_if, answers):
     value = answers.get(show_if["item"])
     if value is None:
         return False
+    values = value if isinstance(value, list) else [value]  # a checklist holds if any ticked answer does
     if "gte" in show_if:
-        return not isinstance(value, bool | str) and value >= show_if["gte"]
+        return any(not isinstance(v, bool | str) and v >= show_if["gte"] for v in values)
     wanted = show_if["in"] if "in" in show_if else [show_if["equals"]]
-    return any(value == w and type(value) is type(w) for w in wanted)
+    return any(v == w and type(v) is type(w) for v in values for w in wanted)
 
 
 def parse(item, raw, form):
@@ -162,6 +163,20 @@ def expected(definition, index, form, before):
     acceptable = True
     for item in (i for i in items if i["id"] in own):
         if "show_if" in item and not holds(item["show_if"], merged):
+            continue
+        if item["type"] == "multiple":  # a checklist sends every ticked value; each must be a choice
+            ticked = form.getlist(item["id"])
+            if not ticked:
+                acceptable = acceptable and not item.get("required", True)
+                continue
+            try:
+                values = {int(v) for v in ticked}
+            except ValueError:
+                values = None
+            if values is None or not values <= {c["value"] for c in item["choices"]}:
+                acceptable = False
+            else:
+                merged[item["id"]] = sorted(values)
             continue
         raw = form.get(item["id"])  # a browser sends one value; the first one counts
         if raw is not None and item["type"] == "text":
