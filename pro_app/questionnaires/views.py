@@ -168,23 +168,20 @@ def save():
     if errors:
         db.session.rollback()
         return _section_page(assignment, draft, instrument, index, errors=errors, form=request.form, code=400)
-    db.session.commit()
-    if index + 1 >= len(instrument.sections):
-        return redirect(url_for(".review"), code=303)
     # Every saved page is assessed: a red answer alerts even if the questionnaire is never submitted.
     context = alerts.context()
     new, keys = assess_draft(db.session, assignment, draft, instrument, now=now, **context)
-    return redirect(url_for(".answer", s=index + 1), code=303)
+    db.session.commit()
     if keys:
         send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
                  public_url=context["public_url"])
     if any(f.severity == "red" for f in new):
         return redirect(url_for(".advice"), code=303)
+    if index + 1 >= len(instrument.sections):
+        return redirect(url_for(".review"), code=303)
+    return redirect(url_for(".answer", s=index + 1), code=303)
 
 
-@bp.get("/review")
-def review():
-    found, page = _current()
 @bp.get("/advice")
 def advice():
     """Show the emergency advice the moment a red answer is saved; the respondent may go on afterwards."""
@@ -199,6 +196,9 @@ def advice():
     return render_template("q/advice.html", a=assignment, severity="red", lang=_language(assignment))
 
 
+@bp.get("/review")
+def review():
+    found, page = _current()
     if page is not None:
         return page
     assignment, draft, instrument = found
