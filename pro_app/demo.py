@@ -93,15 +93,19 @@ def answer_the_past(session, participant, protocol, instruments, now, rng, *, se
 
 def plausible_answers(instrument, rng):
     """Answer an instrument the way a mostly well participant might (demo data only)."""
+    # Mostly well: an answer that a red rule would send to the emergency department is never
+    # picked (the demo's one red alert is set on purpose), so the demo worklist is not a flood.
+    red = {(r.when.item, v) for r in instrument.alerts if r.when is not None and r.severity == "red"
+           for v in r.when.values}
     answers = {}
     for item in instrument.items():
         if not visible(item, answers):
             continue
         if item.type == "single":
-            values = [v for v, _label in item.choices]
+            values = [v for v, _label in item.choices if (item.id, v) not in red]
             answers[item.id] = values[min(len(values) - 1, int(rng.expovariate(1.5)))]
         elif item.type == "yesno":
-            answers[item.id] = rng.random() < 0.1 and not item.red_flag
+            answers[item.id] = rng.random() < 0.1 and not item.red_flag and (item.id, True) not in red
         elif item.type == "rating":
             answers[item.id] = rng.randint(6, 9)
         elif item.type == "number" and item.unit == "temperature":

@@ -7,7 +7,7 @@ from pro_app.alerts.models import Alert
 from pro_app.audit.models import AuditEvent
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
-from pro_app.questionnaires.models import Response
+from pro_app.questionnaires.models import Assignment, Response
 from pro_app.staff.models import StaffUser
 from pro_app.visits.models import Visit
 
@@ -126,6 +126,9 @@ def test_demo_loads_once_and_prints_the_login(app, runner):
         assert ids == ["DEMO-A01", "DEMO-C03", "DEMO-T02"]
         child = db.session.scalar(select(Participant).where(Participant.study_id == "DEMO-C03"))
         assert child.age_group == "child" and all(not c.is_patient for c in child.contacts)
+        weekly = set(db.session.scalars(select(Assignment.instrument_id).where(
+            Assignment.participant_id == child.id, Assignment.occasion.like("weekly%"))))
+        assert weekly == {"toddler-check"}  # under 7: the parent's observation form, not the symptom check
         adult = db.session.scalar(select(Participant).where(Participant.study_id == "DEMO-A01"))
         responses = db.session.scalars(select(Response).where(Response.participant_id == adult.id)).all()
         assert len(responses) >= 5 and {r.instrument_id for r in responses} >= {"symptom-check", "post-infusion"}
