@@ -564,8 +564,8 @@ def test_a_monitor_sees_the_worklist_but_cannot_change_an_alert(app, clock, staf
     enrol(make_participant)
     raise_now(app, "P-001", [fever()], FEVER_AT)
     [alert] = all_alerts(app)
+    clock.now = FEVER_AT + timedelta(minutes=3)  # staff sessions run on the same clock: log in "now"
     monitor = staff_browser(app, staff["monitor"])
-    clock.now = FEVER_AT + timedelta(minutes=3)
     listing = monitor.get("/staff/alerts/")
     assert listing.status_code == 200 and f'href="/staff/alerts/{alert.id}"' in text_of(listing)
     shown = monitor.get(f"/staff/alerts/{alert.id}")
@@ -593,10 +593,10 @@ def test_resolving_without_a_note_or_a_known_action_is_refused(app, clock, staff
     enrol(make_participant)
     raise_now(app, "P-001", [fever()], FEVER_AT)
     [alert] = all_alerts(app)
+    clock.now = FEVER_AT + timedelta(minutes=2)
     nurse = staff_browser(app, NURSE_EMAIL)
     before = vars_of(all_alerts(app)[0])
     events = len(audit(app))
-    clock.now = FEVER_AT + timedelta(minutes=2)
     response = nurse.post(f"/staff/alerts/{alert.id}/resolve", data=data)
     assert response.status_code == 400
     page = text_of(response)
@@ -612,6 +612,7 @@ def test_claim_acknowledge_and_resolve_are_audited_with_the_nurse(app, clock, st
     enrol(make_participant)
     raise_now(app, "P-001", [fever()], FEVER_AT)
     [alert] = all_alerts(app)
+    clock.now = FEVER_AT
     nurse = staff_browser(app, NURSE_EMAIL)
     with app.app_context():
         nurse_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == NURSE_EMAIL))

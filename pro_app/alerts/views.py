@@ -11,10 +11,15 @@ from wtforms.validators import DataRequired, Length
 
 from pro_app.alerts.models import ACTIONS, ACTIVE, Alert, AlertOccurrence, AlertState
 from pro_app.alerts.operations import AlertChangeError, acknowledge, claim, resolve
+from pro_app.alerts.phones import on_call_watch
+from pro_app.alerts.wording import answers_behind, rule_name
 from pro_app.audit.models import AuditEvent
 from pro_app.clock import utcnow
 from pro_app.db import db
+from pro_app.i18n import select_language
 from pro_app.inputs import page_arg
+from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires.models import Assignment
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
@@ -36,6 +41,13 @@ class ResolveForm(FlaskForm):
 
 PAGE_SIZE = 100
 
+PHONE_REASONS = {
+    "no phone": _l("no phone number"),
+    "opted out": _l("the number opted out of texts"),
+    "unreachable": _l("the number cannot receive texts"),
+    "undelivered": _l("the last text to the number was not delivered"),
+}
+
 
 def worklist_query():
     """Active alerts, red first, then amber, oldest first, with what each row shows."""
@@ -56,7 +68,25 @@ def index():
                                   .options(joinedload(Alert.participant))
                                   .order_by(Alert.resolved_at.desc()).limit(20)).all()
     return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow(), total=total,
-                           page=page, pages=max(1, -(-total // PAGE_SIZE)))
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)), fired=_fired([*alerts, *resolved]),
+                           watch=on_call_watch(db.session), phone_reasons=PHONE_REASONS)
+
+
+def _fired(alerts):
+    """Return {alert id: {"rules": [rule names, first fired first], "unfinished": bool}} in one query."""
+    lang = select_language()
+    fired = {a.id: {"rules": [], "unfinished": False} for a in alerts}
+    rows = db.session.execute(
+        select(AlertOccurrence.alert_id, AlertOccurrence.rule, AlertOccurrence.label, AlertOccurrence.assignment_id,
+               AlertOccurrence.response_id)
+        .where(AlertOccurrence.alert_id.in_(list(fired))).order_by(AlertOccurrence.at, AlertOccurrence.id)).all()
+    for alert_id, rule, label, assignment_id, response_id in rows:
+        entry = fired[alert_id]
+        name = rule_name(rule, label, lang)
+        if name not in entry["rules"]:
+            entry["rules"].append(name)
+        entry["unfinished"] |= assignment_id is not None and response_id is None
+    return fired
 
 
 def _alert_or_404(alert_id):
@@ -71,12 +101,29 @@ def _alert_or_404(alert_id):
 def show(alert_id, form=None, code=200):
     alert = _alert_or_404(alert_id)
     occurrences = db.session.scalars(select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id)
-                                     .order_by(AlertOccurrence.at.desc())).all()
+                                     .order_by(AlertOccurrence.at, AlertOccurrence.id)).all()
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.entity == "alert",
                                                          AuditEvent.entity_id == alert.id)
                                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())).all()
-    return render_template("alerts/show.html", alert=alert, occurrences=occurrences, events=events,
+    return render_template("alerts/show.html", alert=alert, fired=_fired_rows(occurrences), events=events,
                            form=form or ResolveForm(), now=utcnow(), action_labels=ACTION_LABELS), code
+
+
+def _fired_rows(occurrences):
+    """Each fired rule of an episode with its name, the answers behind it and its questionnaire."""
+    lang, instruments = select_language(), current_instruments()
+    ids = {o.assignment_id for o in occurrences if o.assignment_id}
+    assignments = {a.id: a for a in db.session.scalars(select(Assignment).where(Assignment.id.in_(ids)))}
+    rows = []
+    for o in occurrences:
+        assignment = assignments.get(o.assignment_id)
+        instrument_id = o.rule.partition(":")[0] if ":" in o.rule else None
+        rows.append({
+            "o": o, "name": rule_name(o.rule, o.label, lang), "assignment": assignment,
+            "answers": answers_behind(o.detail, instruments.get(instrument_id) if instrument_id else None, lang,
+                                      assignment.respondent if assignment is not None else "self"),
+        })
+    return rows
 
 
 @bp.post("/<dbid:alert_id>/<step>")
