@@ -1,5 +1,6 @@
 # make run  : fresh clone -> .venv, install, migrate SQLite, load the demo study, serve :5000
 # make test : fresh clone -> .venv, install, run the whole suite
+# make e2e  : build the wheel, deploy it as deploy/ says on loopback, test it over https
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 PO := pro_app/translations/zh_Hans_CN/LC_MESSAGES/messages.po
 MO := $(PO:.po=.mo)
 
-.PHONY: run test bench messages clean
+.PHONY: run test e2e bench messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,12 @@ run: $(STAMP) $(MO)
 	$(BIN)/pro-app serve
 
 test: $(STAMP) $(MO)
-	$(BIN)/ruff check pro_app bench tests wsgi.py
+	$(BIN)/ruff check pro_app bench tests e2e setup.py wsgi.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The deployment of deploy/ from a wheel, behind nginx over TLS, on PostgreSQL and Redis (e2e/run.sh).
+e2e: $(STAMP)
+	bash e2e/run.sh $(PYTEST_ARGS)
 
 bench: $(STAMP) $(MO)
 	$(BIN)/python bench/run.py
