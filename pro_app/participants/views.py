@@ -100,10 +100,17 @@ def show(study_id, status_form=None, code=200):
     ]
     from pro_app.sms.views import phone_statuses
 
+    from pro_app.questionnaires.models import Response
+
     status_form = status_form or StatusForm(status=participant.status.value)
+    # Allergies as told at baseline (by the patient and/or a caregiver): a nurse triaging an
+    # infusion reaction needs them on this page, not three clicks away.
+    allergies = db.session.scalars(select(Response).where(
+        Response.participant_id == participant.id, Response.instrument_id == "baseline")
+        .order_by(Response.submitted_at)).all()
     return render_template("participants/show.html", p=participant, months=months, now=now,
                            statuses=phone_statuses([c.phone for c in participant.contacts]),
-                           status_form=status_form), code
+                           status_form=status_form, allergies=allergies), code
 
 
 @bp.post("/<study_id>/status")
