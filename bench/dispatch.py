@@ -2,7 +2,9 @@
 
 * Dispatch throughput (target: at least 200 texts a second on a 2-core machine): due texts
   drained by `run_tick` through the real TwilioGateway (the twilio SDK over HTTP) to a
-  loopback FakeTwilio started in this process; once in-process, then with 2 and 4
+  loopback FakeTwilio started in this process, or with `--backend aliyun` through the real
+  AliyunGateway (Alibaba Cloud's dysmsapi SDK, signed requests, approved templates) to a
+  loopback FakeAliyun; once in-process, then with 2 and 4 (aliyun: 1 and 4)
   concurrent `pro-app tick` processes (wall time from the first start to the last exit,
   process start-up included). On a temporary SQLite file (WAL) and, when
   PRO_BENCH_DATABASE_URL is set, on a scratch PostgreSQL database created on that server
@@ -14,7 +16,7 @@
 The fake gateway shares this machine's two cores (and, in-process, the GIL) with the sender,
 so these rates understate what the sender does against the real Twilio API.
 
-    python bench/dispatch.py [texts] [--profile]
+    python bench/dispatch.py [texts] [--profile] [--backend twilio|aliyun]
 """
 
 import cProfile
@@ -34,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import databases, logs_to_devnull, scratch_database, summary  # noqa: E402
+from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, RemoteFakeAliyun  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
 from sqlalchemy import create_engine, delete, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -47,6 +50,7 @@ from pro_app.participants.validation import check_enrolment  # noqa: E402
 from pro_app.protocol import current_protocol  # noqa: E402
 from pro_app.questionnaires import current_instruments  # noqa: E402
 from pro_app.reminders.operations import enqueue, message_row, visit_reminder_rows  # noqa: E402
+from pro_app.reminders.texts import render  # noqa: E402
 from pro_app.scheduler import run_tick  # noqa: E402
 from pro_app.sms.models import Message, MessageState  # noqa: E402
 
@@ -56,13 +60,19 @@ SENDER = "+15005550006"
 PRO_APP = Path(sys.executable).with_name("pro-app")
 
 
-def enqueue_due(url, n, now, tag):
+def bench_text(i, backend):
+    """Return (template, body) of the i-th text: approved-template kinds for Alibaba."""
+    if backend == "aliyun":
+        return "reply_confirmed", render("reply_confirmed", "zh-CN", site="研究中心", date=f"2026-{i % 12 + 1:02d}-15")
+    return "staff_note", f"【研究中心】研究访视提醒：第 {i} 条。回复 1 确认，回复 2 需要改期。"
+
+
+def enqueue_due(url, n, now, tag, backend="twilio"):
     """Insert n due texts to n distinct numbers."""
     rows = [message_row(key=f"bench:{tag}:{i}", participant_id=None, contact_id=None,
-                        phone=f"+86138{i:08d}", template="staff_note", language="zh-CN",
-                        body=f"【研究中心】研究访视提醒：第 {i} 条。回复 1 确认，回复 2 需要改期。",
+                        phone=f"+86138{i:08d}", template=template, language="zh-CN", body=body,
                         due_at=now - timedelta(minutes=5), now=now - timedelta(minutes=10))
-            for i in range(n)]
+            for i, (template, body) in ((i, bench_text(i, backend)) for i in range(n))]
     engine = make_engine(url)
     with Session(engine) as session:
         enqueue(session, rows)
@@ -85,15 +95,23 @@ def count_sent(url):
 # --- dispatch throughput ---------------------------------------------------------------------
 
 def twilio_settings(fake):
+    if isinstance(fake, RemoteFakeAliyun):
+        return {"SMS_BACKEND": "aliyun", "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "ALIYUN_SIGN_NAME": SIGN_NAME,
+                "ALIYUN_ENDPOINT": fake.endpoint}
     return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
             "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM": SENDER,
             "TWILIO_BASE_URL": fake.base_url}
 
 
+def backend_of(fake):
+    return "aliyun" if isinstance(fake, RemoteFakeAliyun) else "twilio"
+
+
 def dispatch_in_process(url, fake, n, profile=None):
     """Drain n due texts with one run_tick in this process; return seconds taken."""
     now = utcnow()
-    enqueue_due(url, n, now, "inproc")
+    enqueue_due(url, n, now, "inproc", backend_of(fake))
     fake.clear()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **twilio_settings(fake)},
                      instance_path=tempfile.mkdtemp())
@@ -115,7 +133,7 @@ def dispatch_in_process(url, fake, n, profile=None):
 def dispatch_processes(url, fake, n, processes):
     """Drain n due texts with `processes` concurrent `pro-app tick` runs; return wall seconds."""
     now = utcnow()
-    enqueue_due(url, n, now, f"proc{processes}")
+    enqueue_due(url, n, now, f"proc{processes}", backend_of(fake))
     fake.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRO_", "FLASK_", "TWILIO_"))}
     env.update({"PRO_DATABASE_URL": url, "PRO_SECRET_KEY": "bench",
@@ -135,7 +153,11 @@ def dispatch_processes(url, fake, n, processes):
 
 def check(url, fake, n, summary):
     """Refuse a figure for a run that did not send every text exactly once."""
-    tos = [m["to"] for m in fake.messages]
+    received = fake.messages
+    tos = [m["to"] for m in received]
+    out_ids = [m["out_id"] for m in received if m.get("out_id")]
+    if len(out_ids) != len(set(out_ids)):
+        raise SystemExit("an outbox text reached Alibaba twice")
     if len(tos) != n or len(set(tos)) != n or count_sent(url) != n:
         raise SystemExit(f"run did not send each of {n} texts once: gateway got {len(tos)} "
                          f"({len(set(tos))} numbers), outbox has {count_sent(url)} sent; {summary}")
@@ -150,12 +172,13 @@ def rate_line(name, n, seconds, target=TARGET_RATE):
 
 def throughput(kind, n, tmp, fake, profile=False):
     label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
+    via = " via Alibaba" if isinstance(fake, RemoteFakeAliyun) else ""
     with scratch_database(kind, tmp) as url:
-        print(rate_line(f"dispatch, 1 in-process tick, {label}", n, dispatch_in_process(url, fake, n)),
+        print(rate_line(f"dispatch{via}, 1 in-process tick, {label}", n, dispatch_in_process(url, fake, n)),
               flush=True)
-    for processes in (2, 4):
+    for processes in ((1, 4) if via else (2, 4)):
         with scratch_database(kind, tmp) as url:
-            print(rate_line(f"dispatch, {processes} pro-app tick processes, {label}", n,
+            print(rate_line(f"dispatch{via}, {processes} pro-app tick processes, {label}", n,
                             dispatch_processes(url, fake, n, processes)), flush=True)
     if profile:
         with scratch_database(kind, tmp) as url:
@@ -208,7 +231,13 @@ def planning(url, samples):
     return plan_ms, store_ms, counts
 
 
-def main(texts=2000, samples=200, profile=False):
+def main(texts=2000, samples=200, profile=False, backend="twilio"):
+    if backend == "aliyun":
+        # The fake runs in a process of its own: in this one it would share the GIL with the sender.
+        with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, RemoteFakeAliyun() as fake:
+            for kind in databases():
+                throughput(kind, texts, tmp, fake, profile)
+        return
     with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, FakeTwilio() as fake:
         for kind in databases():
             throughput(kind, texts, tmp, fake, profile)
@@ -225,5 +254,13 @@ def main(texts=2000, samples=200, profile=False):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--profile"]
-    main(int(args[0]) if args else 2000, profile="--profile" in sys.argv)
+    argv = sys.argv[1:]
+    backend = "twilio"
+    if "--backend" in argv:
+        at = argv.index("--backend")
+        backend = argv[at + 1]
+        del argv[at:at + 2]
+        if backend not in ("twilio", "aliyun"):
+            raise SystemExit("--backend is twilio or aliyun")
+    args = [a for a in argv if a != "--profile"]
+    main(int(args[0]) if args else 2000, profile="--profile" in sys.argv, backend=backend)

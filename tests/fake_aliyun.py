@@ -278,6 +278,19 @@ class _Handler(BaseHTTPRequestHandler):
                                      "Message": "Specified api is not found"})
         self._reply(*fake._send_sms(query))
 
+    def do_GET(self):
+        """Hand the recorded texts to a benchmark that runs the fake in a process of its own."""
+        if self.path != "/_fake/messages":
+            return self._reply(404, {"Code": "NotFound"})
+        self._reply(200, self.server.fake.messages)
+
+    def do_DELETE(self):
+        """Forget the recorded texts, for a benchmark that runs the fake in a process of its own."""
+        if self.path != "/_fake/messages":
+            return self._reply(404, {"Code": "NotFound"})
+        self.server.fake.clear()
+        self._reply(200, {})
+
     def log_message(self, format, *args):
         """Stay silent: tests and benchmarks read their own output."""
 
@@ -288,3 +301,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class RemoteFakeAliyun:
+    """A FakeAliyun in a process of its own (its own GIL, like the real API), seen through the same methods."""
+
+    def __enter__(self):
+        import subprocess
+
+        self._process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True)
+        self.endpoint = self._process.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._process.stdin.close()
+        self._process.wait(timeout=10)
+
+    @property
+    def messages(self):
+        with _OPENER.open(f"{self.endpoint}/_fake/messages", timeout=30) as response:
+            return json.loads(response.read())
+
+    def clear(self):
+        _OPENER.open(Request(f"{self.endpoint}/_fake/messages", method="DELETE"), timeout=30).close()
+
+
+if __name__ == "__main__":
+    # Serve until standard input closes: `python tests/fake_aliyun.py` prints its endpoint.
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    from pro_app.sms.templates import TemplateSet
+
+    with FakeAliyun(TemplateSet()) as served:
+        print(served.endpoint, flush=True)
+        sys.stdin.read()
