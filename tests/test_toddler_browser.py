@@ -70,7 +70,7 @@ def answer_toddler_form(phone, base, instrument, pages, tag):
     assert phone.page.url.endswith("/q/done")
 
 
-def test_a_parent_of_a_three_year_old_always_has_the_hotline_at_hand(server, browser, request, fake_twilio):
+def test_a_parent_of_a_three_year_old_always_has_the_hotline_at_hand(server, browser, request, fake_twilio):  # noqa: F811
     app, base, clock = server
     enrol_participant(app, "P-TOD", lang="zh-CN", tz="Asia/Shanghai", phone="", age="3",
                       caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
