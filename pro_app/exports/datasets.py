@@ -108,6 +108,23 @@ def write_csv(out, columns, rows, excel=False):
     return count
 
 
+def write_long_csv(out, session, filters, excel=False):
+    """Write the long table of answers as CSV (the largest export, so on its fast path); return the row count."""
+    if excel:
+        out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(rs.LONG_COLUMNS)
+    versions, long_csv = Versions(session), rs.LongCsv()
+    count = 0
+    for n, record in enumerate(response_records(session, filters), start=1):
+        text, rows = long_csv.lines(record, versions.get(record.version_id))
+        out.write(text)
+        count += rows
+        if n % 20 == 0:
+            yield
+    return count
+
+
 def write_json(out, rows):
     """Write the rows as one JSON array, a row at a time; return the row count."""
     count = 0
@@ -191,6 +208,8 @@ def export(name, fmt, out, session, filters, context, *, excel=False, bundle=Fal
         return (yield from write_fhir(out, fhir_resources(name, session, filters, context), context, bundle=bundle))
     if fmt == "odm":
         return (yield from write_odm(name, out, session, filters, context))
+    if name == "responses" and fmt == "csv":
+        return (yield from write_long_csv(out, session, filters, excel=excel))
     columns, rows = table(name, session, filters, context)
     if fmt == "json":
         return (yield from write_json(out, rows))

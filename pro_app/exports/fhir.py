@@ -1,6 +1,8 @@
 """FHIR R4 (the R4B models of fhir.resources): a Questionnaire per instrument version and a
 QuestionnaireResponse per response, each built as plain data and validated by the library."""
 
+import re
+
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -178,18 +180,28 @@ def questionnaire_response(record, instrument, base, shapes=None):
     return shapes.validated(resource)
 
 
-#: Answers whose content the library checks beyond their type (free text, dates): always validated.
-CHECKED_CONTENT = ("valueString", "valueDate")
+#: What fhir.resources accepts in a string or a date beyond its type, checked cheaply per resource.
+FHIR_STRING = re.compile(r"[ \r\n\t\S]+")
+FHIR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _plain_content(kind, value):
+    if kind == "valueString":
+        return FHIR_STRING.fullmatch(value) is not None and bool(value.strip())
+    if kind == "valueDate":
+        return FHIR_DATE.fullmatch(value) is not None
+    return True
 
 
 class Shapes:
     """Validate each shape of QuestionnaireResponse once.
 
     Validating a resource with fhir.resources takes over a millisecond; a study's responses come
-    in a few thousand shapes (instrument version, status, author, which questions answered with
-    which value types), and every value of a shape is a checked number, code or yes/no written
-    by the same function. So the first resource of each shape is validated in full, and so is
-    every resource with free text or a date.
+    in a few hundred shapes (instrument version, status, author, which questions answered with
+    which value types), and every value of a shape is a checked number, code, yes/no, date or
+    text written by the same function. So the first resource of each shape is validated in
+    full; later ones only have their free text and dates checked against FHIR's patterns, and a
+    resource failing that check is validated in full too.
     """
 
     def __init__(self):
@@ -198,12 +210,13 @@ class Shapes:
 
     @staticmethod
     def shape(resource):
+        """Return the resource's shape, or None when a text or date needs the full check."""
         answers = []
         for group in resource["item"]:
             for item in group["item"]:
                 for answer in item["answer"]:
-                    kind = next(iter(answer))
-                    if kind in CHECKED_CONTENT:
+                    kind, value = next(iter(answer.items()))
+                    if not _plain_content(kind, value):
                         return None
                     answers.append((group["linkId"], item["linkId"], kind))
         return (resource["questionnaire"], resource["status"], resource["author"]["type"], tuple(answers))

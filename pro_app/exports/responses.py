@@ -1,6 +1,10 @@
 """Responses as tidy rows: long (one row per answered item), wide (one per response), scores (pure)."""
 
+import csv
+import io
+
 from pro_app.clock import to_local
+from pro_app.exports.csvfile import safe_cell
 from pro_app.exports.records import local_iso, study_day
 from pro_app.questionnaires.instruments import wording
 
@@ -81,6 +85,45 @@ def long_rows(record, instrument):
         code, label = coded(item, value)
         yield {**shared, "item_id": item.id, "item_type": item.type, "value": code, "label_en": label,
                "unit": unit_of(item)}
+
+
+HEAD = LONG_COLUMNS[:LONG_COLUMNS.index("item_id")]
+TAIL = LONG_COLUMNS[LONG_COLUMNS.index("unit") + 1:]
+
+
+def csv_cells(cells):
+    """Write cells (already safe) as a piece of a CSV line, quoted as the csv module quotes them."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
+
+
+class LongCsv:
+    """The long table as CSV text, fast: it is the largest export (a row per answered item), so a
+    response's shared cells are written once for all its rows, and each (item, answer) pair's
+    cells once per instrument version (free text every time). Cells go through safe_cell."""
+
+    def __init__(self):
+        self._cells = {}
+
+    def lines(self, record, instrument):
+        """Return (the CSV lines of one response as one text, how many)."""
+        shared = response_fields(record, instrument)
+        head = csv_cells([safe_cell(shared[c]) for c in HEAD])
+        tail = csv_cells([safe_cell(shared[c]) for c in TAIL])
+        cells = self._cells.setdefault(instrument.version, {})
+        out = []
+        for item, value in answered_items(instrument, record.answers):
+            key = (item.id, type(value).__name__, tuple(value) if isinstance(value, list) else value)
+            part = cells.get(key) if item.type != "text" else None
+            if part is None:
+                code, label = coded(item, value)
+                part = csv_cells([safe_cell(item.id), item.type, safe_cell(code), safe_cell(label),
+                                  safe_cell(unit_of(item))])
+                if item.type != "text":
+                    cells[key] = part
+            out.append(f"{head},{part},{tail}\r\n")
+        return "".join(out), len(out)
 
 
 def wide_columns(instrument):
