@@ -1,0 +1,102 @@
+"""A family in Tianjin opens the links from an Alibaba Cloud text in WeChat's in-app browser.
+
+Chromium with WeChat's user agent on a 360x740 screen, a real server, texts through the real
+Alibaba SDK to the loopback fake: the questionnaire link and the calendar link are the ones the
+approved templates carried, and the pages need nothing WeChat's browser lacks (no JavaScript).
+"""
+
+import threading
+
+import pytest
+from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, FakeAliyun
+from test_questionnaire_browser import (  # noqa: F401  (browser is a fixture)
+    NOW,
+    QOL,
+    QOL_SCORES,
+    WECHAT,
+    Clock,
+    answer_questionnaire,
+    browser,
+    enrol_participant,
+    new_phone,
+    stored_response,
+    tick,
+)
+from werkzeug.serving import make_server
+
+from pro_app import create_app
+from pro_app.db import make_engine, upgrade
+from pro_app.questionnaires import views
+from pro_app.sms.templates import TemplateSet
+
+TEEN, PARENT = "+8613800138031", "+8613800138032"
+
+
+@pytest.fixture
+def aliyun_server(tmp_path, monkeypatch):
+    """Serve a fresh app whose +86 texts go through Alibaba; yield (app, base URL, clock, fake)."""
+    url = f"sqlite:///{tmp_path}/wechat.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    with FakeAliyun(TemplateSet()) as fake:
+        app = create_app({"SECRET_KEY": "wechat-test", "DATABASE_URL": url, "SMS_BACKEND": "aliyun",
+                          "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID, "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+                          "ALIYUN_SIGN_NAME": SIGN_NAME, "ALIYUN_ENDPOINT": fake.endpoint},
+                         instance_path=str(tmp_path))
+        clock = Clock()
+        monkeypatch.setattr(views, "utcnow", lambda: clock.now)
+        httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        base = f"http://127.0.0.1:{httpd.server_port}"
+        app.config["PUBLIC_URL"] = base
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield app, base, clock, fake
+        httpd.shutdown()
+        thread.join(5)
+        app.extensions["pro_db"]["engine"].dispose()
+
+
+def approved_link(fake, number, kind, variable):
+    """The link an approved template carried to a number."""
+    code = TemplateSet().get(kind, "zh-CN").code
+    sent = [m for m in fake.messages_to(number[3:]) if m["template_code"] == code]
+    assert sent, f"no {kind} text to {number}: {fake.messages_to(number[3:])}"
+    return sent[-1]["params"][variable]
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_teen_answers_in_wechat_from_an_alibaba_text(aliyun_server, browser, request, javascript):  # noqa: F811
+    app, base, clock, fake = aliyun_server
+    enrol_participant(app, "P-WX", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    clock.now = NOW
+    tick(app, NOW)
+    links = {m["params"]["link"] for m in fake.messages_to(TEEN[3:]) if "link" in m["params"]}
+    assert links and all(link.startswith(f"{base}/q/") for link in links)
+    phone = new_phone(browser, request, base, locale="zh-CN", user_agent=WECHAT, javascript=javascript)
+    instrument = app.extensions["pro_instruments"]["quality-of-life"]
+    link = next(link for link in links if _opens(phone, link) == instrument.title["zh-CN"])
+    assert phone.page.locator("html").get_attribute("lang") == "zh-CN"
+    answer_questionnaire(phone, instrument, QOL, "zh-CN", "self")
+    assert phone.heading() == "谢谢"
+    phone.assert_only_own_server()
+    if javascript:
+        # Nothing wider than the phone: no sideways scrolling in WeChat's narrow view.
+        assert phone.page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert "MicroMessenger/8.0" in phone.page.evaluate("navigator.userAgent")
+    response = stored_response(app, TEEN, "quality-of-life")
+    assert response is not None and response.scores == QOL_SCORES
+    phone.page.goto(link)
+    assert phone.heading() == "已经填写过了"
+
+    # The calendar link from the welcome text answers with the family's visits.
+    calendar = approved_link(fake, TEEN, "welcome", "calendar_url")
+    answer = phone.page.request.get(calendar)
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/calendar")
+    assert "BEGIN:VEVENT" in answer.text()
+
+
+def _opens(phone, link):
+    phone.page.goto(link)
+    return phone.heading()
