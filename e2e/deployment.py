@@ -233,7 +233,8 @@ class Deployment:
                        check=True, capture_output=True)
         static = subprocess.run([str(self.venv / "bin" / "python"), "-c",
                                  "import pro_app; print(pro_app.resource_folder('static'))"],
-                                cwd=self.work, check=True, capture_output=True, text=True).stdout.strip()
+                                cwd=self.work, env=self.environment(), check=True, capture_output=True,
+                                text=True).stdout.strip()
         assert static.startswith(str(self.venv)), f"static files from {static}, not the installed package"
         site = render(DEPLOY / "nginx" / "pro-app.conf", {
             "SERVER_NAME": "127.0.0.1", "PUBLIC_URL": self.base, "HTTP_PORT": f"127.0.0.1:{self.http_port}",

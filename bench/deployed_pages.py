@@ -1,0 +1,148 @@
+"""Benchmark: questionnaire pages through the deployment itself (target: at least 300 a second).
+
+The deployment `make e2e` tests (e2e/deployment.py): the wheel in its own virtualenv, nginx with
+deploy/nginx/pro-app.conf over TLS, gunicorn with deploy/gunicorn.conf.py (4 sync workers) as the
+runtime role on PostgreSQL, Redis for rate limits, the scheduler running beside it. One respondent
+session is started over https as a phone does (open the link, Start, answer every section); then
+C client threads each hold one keep-alive TLS connection to nginx and GET /q/answer?s=k (k cycling
+over the sections), `requests` pages in all, every answer checked to be a 200 with the right
+section's title. Pages per second and p95 latency are printed. The load generator runs on the
+same two cores as nginx, gunicorn and PostgreSQL, so the rate understates the server's.
+
+    python bench/deployed_pages.py [requests] [--clients C]
+
+It builds the wheel and a virtualenv in a temporary folder, unless PRO_E2E_VENV names one that
+has it. Needs PostgreSQL (superuser postgres on 127.0.0.1:5432), Redis and nginx, as make e2e does.
+"""
+
+import http.client
+import os
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "e2e")]
+
+from common import logs_to_devnull  # noqa: E402
+from deployment import Deployment, build_wheel, insecure_tls, install_wheel  # noqa: E402
+from questionnaire_pages import answers_for, prepare_server_data  # noqa: E402
+
+TARGET_RATE = 300.0
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Phone:
+    """One keep-alive TLS connection to nginx and the session cookie, as a phone's browser keeps."""
+
+    def __init__(self, deployment):
+        self.deployment = deployment
+        self.conn = http.client.HTTPSConnection("127.0.0.1", deployment.https_port, timeout=30,
+                                                context=insecure_tls())
+        self.cookie = ""
+
+    def request(self, method, path, form=None):
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers.update({"Content-Type": "application/x-www-form-urlencoded", "Origin": self.deployment.base})
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        text = response.read().decode()
+        for header in response.msg.get_all("Set-Cookie") or []:
+            if header.startswith("session="):
+                self.cookie = header.split(";", 1)[0]
+        return response.status, response.getheader("Location"), text
+
+
+def start_session(deployment, token, instrument):
+    """Open the link, start, answer every section; return the session cookie."""
+    phone = Phone(deployment)
+    status, _location, page = phone.request("GET", f"/q/{token}")
+    assert status == 200, status
+    status, location, _page = phone.request("POST", f"/q/{token}", {"csrf_token": CSRF.search(page).group(1)})
+    assert status == 303 and location.endswith("/q/answer"), (status, location)
+    for index, section in enumerate(instrument.sections):
+        status, _location, page = phone.request("GET", f"/q/answer?s={index}")
+        assert status == 200, status
+        form = {"csrf_token": CSRF.search(page).group(1), "s": str(index), **answers_for(section)}
+        status, _location, page = phone.request("POST", "/q/answer", form)
+        assert status == 303, (status, page[:300])
+    return phone.cookie
+
+
+def drive(deployment, cookie, titles, total, clients):
+    """GET /q/answer?s=k `total` times over `clients` connections; return (seconds, latencies)."""
+    latencies = [[] for _ in range(clients)]
+    errors = []
+    go = threading.Barrier(clients + 1)
+
+    def run(n):
+        phone = Phone(deployment)
+        phone.cookie = cookie
+        phone.request("GET", "/q/answer?s=0")  # the TLS handshake is not what is measured
+        mine = latencies[n]
+        go.wait()
+        for i in range(total // clients):
+            k = (n + i) % len(titles)
+            started = time.perf_counter()
+            status, _location, page = phone.request("GET", f"/q/answer?s={k}")
+            mine.append(time.perf_counter() - started)
+            if status != 200 or titles[k] not in page:
+                errors.append((k, status, page[:200]))
+                return
+        phone.conn.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    go.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} wrong answers, e.g. {errors[0]}")
+    return elapsed, [x for xs in latencies for x in xs]
+
+
+def main(total=6000, clients=8):
+    with tempfile.TemporaryDirectory(prefix="pro-bench-") as tmp, logs_to_devnull():
+        work = Path(tmp)
+        work.chmod(0o755)
+        logs = ROOT / "test-artifacts" / "bench-deployed"
+        logs.mkdir(parents=True, exist_ok=True)
+        venv = os.environ.get("PRO_E2E_VENV")
+        if not venv:
+            with open(logs / "install.log", "w") as log:
+                venv = install_wheel(build_wheel(work / "dist"), work / "venv", log)
+        with Deployment(work / "run", logs, Path(venv)) as deployment:
+            token, instrument = prepare_server_data(deployment.url_as(deployment.runtime), deployment.https_port)
+            titles = [f"<h1>{s.title['zh-CN']}</h1>" for s in instrument.sections]
+            cookie = start_session(deployment, token, instrument)
+            drive(deployment, cookie, titles, min(total, 800), clients)  # warm every worker and connection
+            seconds, latencies = drive(deployment, cookie, titles, total, clients)
+    rate = len(latencies) / seconds
+    latencies.sort()
+    median = statistics.median(latencies) * 1000
+    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
+    verdict = "met" if rate >= TARGET_RATE else "MISSED"
+    print(f"{'nginx TLS -> gunicorn 4 workers -> PostgreSQL, ' + str(clients) + ' clients':<56} {rate:8.1f} pages/s   "
+          f"median {median:6.2f} ms   p95 {p95:6.2f} ms   n={len(latencies)}   "
+          f"target >= {TARGET_RATE:.0f}/s: {verdict} ({rate / TARGET_RATE:.2f}x the target)", flush=True)
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    clients = 8
+    if "--clients" in args:
+        i = args.index("--clients")
+        clients = int(args[i + 1])
+        del args[i:i + 2]
+    main(int(args[0]) if args else 6000, clients)
