@@ -9,7 +9,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from pro_app import alerts
-from pro_app.alerts.operations import assess_response
+from pro_app.alerts.models import ACTIVE, Alert
+from pro_app.alerts.operations import acknowledge, assess_response, resolve
 from pro_app.audit.operations import Actor
 from pro_app.clock import to_local, utcnow
 from pro_app.db import Base, db, upgrade
@@ -23,6 +24,7 @@ from pro_app.questionnaires.answers import visible
 from pro_app.questionnaires.models import Assignment
 from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
 from pro_app.staff.cli import create_staff
+from pro_app.staff.models import StaffUser
 from pro_app.visits.models import VisitStatus
 
 #: The demo's shared password: demo data only, refused unless SMS go to the console.
@@ -67,7 +69,20 @@ def load_demo(session, protocol, instruments, now, public_url, alert_settings):
                 visit.status = VisitStatus.DONE
         answer_the_past(session, participant, protocol, instruments, now, rng, settings=alert_settings,
                         public_url=public_url)
+    triage_the_past(session, now)
     session.flush()
+
+
+def triage_the_past(session, now):
+    """Have the demo nurse resolve episodes older than three days, as a real team would have."""
+    nurse = session.scalar(select(StaffUser).where(StaffUser.email == DEMO_STAFF[0][0]))
+    old = session.scalars(select(Alert).where(Alert.state.in_(ACTIVE), Alert.opened_at < now - timedelta(days=3))
+                          .order_by(Alert.opened_at)).all()
+    for alert in old:
+        called = alert.opened_at + timedelta(hours=2)
+        acknowledge(session, alert, nurse, called)
+        resolve(session, alert, nurse, called + timedelta(minutes=20), action="called_patient",
+                note="已电话随访，症状已缓解。 Called the family; symptoms settled.")
 
 
 def answer_the_past(session, participant, protocol, instruments, now, rng, *, settings, public_url):
@@ -94,18 +109,23 @@ def answer_the_past(session, participant, protocol, instruments, now, rng, *, se
 def plausible_answers(instrument, rng):
     """Answer an instrument the way a mostly well participant might (demo data only)."""
     # Mostly well: an answer that a red rule would send to the emergency department is never
-    # picked (the demo's one red alert is set on purpose), so the demo worklist is not a flood.
+    # picked (the demo's one red alert is set on purpose), and one an amber rule watches only
+    # now and then, so the demo worklist reads like a real week, not a flood.
     red = {(r.when.item, v) for r in instrument.alerts if r.when is not None and r.severity == "red"
            for v in r.when.values}
+    amber = {(r.when.item, v) for r in instrument.alerts if r.when is not None and r.severity == "amber"
+             for v in r.when.values}
     answers = {}
     for item in instrument.items():
         if not visible(item, answers):
             continue
         if item.type == "single":
-            values = [v for v, _label in item.choices if (item.id, v) not in red]
+            values = [v for v, _label in item.choices if (item.id, v) not in red
+                      and ((item.id, v) not in amber or rng.random() < 0.03)]
             answers[item.id] = values[min(len(values) - 1, int(rng.expovariate(1.5)))]
         elif item.type == "yesno":
-            answers[item.id] = rng.random() < 0.1 and not item.red_flag and (item.id, True) not in red
+            answers[item.id] = (rng.random() < 0.1 and not item.red_flag and (item.id, True) not in red
+                                and ((item.id, True) not in amber or rng.random() < 0.2))
         elif item.type == "rating":
             answers[item.id] = rng.randint(6, 9)
         elif item.type == "number" and item.unit == "temperature":

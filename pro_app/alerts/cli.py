@@ -2,15 +2,31 @@
 
 from sqlalchemy import select
 
-from pro_app.alerts.models import Alert
+from pro_app.alerts.models import Alert, AlertOccurrence
 
 COLUMNS = ("id", "study_id", "rule", "severity", "state", "opened_at", "last_seen_at", "occurrences",
-           "escalation_level", "owner", "claimed_at", "acknowledged_at", "resolved_at", "action", "note")
+           "escalation_level", "owner", "claimed_at", "acknowledged_at", "resolved_at", "action", "note",
+           "rules", "unfinished")
+
+
+def _fired(session):
+    """Return {alert id: (every rule that fired, first first; whether it came from an unfinished questionnaire)}."""
+    fired = {}
+    for alert_id, rule, assignment_id, response_id in session.execute(
+            select(AlertOccurrence.alert_id, AlertOccurrence.rule, AlertOccurrence.assignment_id,
+                   AlertOccurrence.response_id).order_by(AlertOccurrence.at, AlertOccurrence.id)):
+        rules, unfinished = fired.get(alert_id, ([], False))
+        if rule not in rules:
+            rules.append(rule)
+        fired[alert_id] = (rules, unfinished or (assignment_id is not None and response_id is None))
+    return fired
 
 
 def alert_rows(session):
     """Yield every alert as a flat dict, oldest first (UTC times in ISO 8601)."""
+    fired = _fired(session)
     for alert in session.scalars(select(Alert).order_by(Alert.opened_at, Alert.id)):
+        rules, unfinished = fired.get(alert.id, ([alert.rule], False))
         yield {
             "id": alert.id, "study_id": alert.participant.study_id, "rule": alert.rule,
             "severity": alert.severity, "state": alert.state.value,
@@ -21,4 +37,5 @@ def alert_rows(session):
             "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
             "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
             "action": alert.action, "note": alert.note,
+            "rules": "; ".join(rules), "unfinished": unfinished,
         }

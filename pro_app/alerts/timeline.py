@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 from pro_app.alerts.models import Alert, AlertOccurrence
+from pro_app.alerts.views import fired_rules
 from pro_app.clock import local_to_utc, to_local, utcnow
 from pro_app.db import db
 from pro_app.participants.views import get_participant_or_404
@@ -322,7 +323,7 @@ def participant_timeline(study_id):
     symptom_instrument = instruments.get(SYMPTOM_INSTRUMENT)
     if symptom_instrument is not None:
         occurrences = db.session.execute(
-            select(AlertOccurrence.at, AlertOccurrence.severity, Alert.rule, AlertOccurrence.response_id,
+            select(AlertOccurrence.at, AlertOccurrence.severity, AlertOccurrence.rule, AlertOccurrence.response_id,
                    AlertOccurrence.alert_id)
             .join(Alert, Alert.id == AlertOccurrence.alert_id).where(Alert.participant_id == p.id)
             .order_by(AlertOccurrence.at)).all()
@@ -335,6 +336,7 @@ def participant_timeline(study_id):
         "alerts/timeline.html", p=p, events=events, page=page, older=older, page_size=PAGE_SIZE,
         contacts={c.id: c for c in p.contacts}, instruments=instruments, chart=chart, qol=qol,
         symptom_names=SYMPTOM_NAMES, rule_wording=rule_wording, arrow=arrow, spark=SPARK, qol_drop=QOL_DROP,
+        fired=fired_rules([e.item for e in events if e.kind == "alert"]),
     )
 
 

@@ -68,11 +68,11 @@ def index():
                                   .options(joinedload(Alert.participant))
                                   .order_by(Alert.resolved_at.desc()).limit(20)).all()
     return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow(), total=total,
-                           page=page, pages=max(1, -(-total // PAGE_SIZE)), fired=_fired([*alerts, *resolved]),
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)), fired=fired_rules([*alerts, *resolved]),
                            watch=on_call_watch(db.session), phone_reasons=PHONE_REASONS)
 
 
-def _fired(alerts):
+def fired_rules(alerts):
     """Return {alert id: {"rules": [rule names, first fired first], "unfinished": bool}} in one query."""
     lang = select_language()
     fired = {a.id: {"rules": [], "unfinished": False} for a in alerts}
