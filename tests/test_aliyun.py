@@ -182,10 +182,12 @@ def test_push_replies_go_through_the_keywords_and_the_inbox(app, make_participan
     clock.now = ENROLLED + timedelta(seconds=30)
     fake_aliyun.push_up(url(app, "up"), MOTHER[3:], "帮助", sequence_id=1)
     fake_aliyun.push_up(url(app, "up"), MOTHER[3:], "孩子昨晚有点咳嗽", sequence_id=2)
+    fake_aliyun.push_up(url(app, "up"), PATIENT[3:], "T", sequence_id=3)  # 回T退订, as mainland texts say
     with app.app_context():
         inbound = {i.body: i for i in db.session.scalars(select(InboundMessage))}
         assert inbound["帮助"].action == "help" and inbound["帮助"].from_phone == MOTHER
         assert inbound["孩子昨晚有点咳嗽"].action == "other" and inbound["孩子昨晚有点咳嗽"].handled_at is None
+        assert inbound["T"].action == "opt_out" and db.session.get(PhoneNumber, PATIENT).opted_out_at is not None
     tick(ENROLLED + timedelta(minutes=1))
     help_code = TemplateSet().get("reply_help", "zh-CN").code
     assert [m["template_code"] for m in fake_aliyun.messages_to(MOTHER[3:])] == [help_code]

@@ -13,7 +13,7 @@ KEYWORDS = OPT_OUT | OPT_IN | HELP | CONFIRM | RESCHEDULE
 @pytest.mark.parametrize("body", [
     "STOP", "stop", "Stop", "sToP", "ＳＴＯＰ", "ｓｔｏｐ", "stop!", "STOP.", "  stop  ", "\tSTOP\n", "Stop!!!",
     "UNSUBSCRIBE", "unsubscribe", "Cancel", "cancel.", "END", "end", "Quit", "quit?",
-    "退订", "退订。", " 退订 ", "退订！", "TD", "td", "Td", "ＴＤ",
+    "退订", "退订。", " 退订 ", "退订！", "TD", "td", "Td", "ＴＤ", "T", "t", "Ｔ。",
 ])
 def test_opt_out_words(body):
     assert parse_reply(body) == "opt_out"

@@ -3,7 +3,8 @@
 import re
 import unicodedata
 
-OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "退订", "TD", "退订短信"}
+# "T" and "TD" are how mainland Chinese texts ask to unsubscribe ("回T退订").
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "退订", "TD", "T", "退订短信"}
 OPT_IN = {"START", "UNSTOP"}
 HELP = {"HELP", "INFO", "帮助"}
 CONFIRM = {"C", "1", "确认"}
