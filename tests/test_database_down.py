@@ -5,11 +5,14 @@ import threading
 import time
 
 import pytest
+from conftest import PG_URL
 from flask.sessions import SecureCookieSessionInterface
 from flask_login.utils import _create_identifier
 from sqlalchemy import event
+from sqlalchemy import text as sql
 
 from pro_app import create_app
+from pro_app.db import db
 from pro_app.protocol import current_hotline
 from pro_app.staff import sessions
 
@@ -151,3 +154,23 @@ def test_postgres_engines_get_connect_and_statement_timeouts(tmp_path):
         engine.connect()
     assert seen["connect_timeout"] == 3 and seen["options"] == "-c statement_timeout=2500"
     assert engine.pool.timeout() == 3
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set PRO_TEST_DATABASE_URL")
+def test_a_statement_past_the_timeout_is_cancelled_and_the_page_is_a_503(tmp_path):
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": PG_URL, "DATABASE_STATEMENT_TIMEOUT_MS": 200},
+                     instance_path=str(tmp_path))
+
+    @app.get("/q/_slow")
+    def _slow():
+        db.session.execute(sql("SELECT pg_sleep(3)"))
+        return "finished"
+
+    try:
+        response, seconds = timed(lambda: app.test_client().get("/q/_slow"))
+        assert response.status_code == 503 and "服务暂不可用" in response.get_data(as_text=True)
+        assert seconds < 3, seconds  # cancelled by the server, not finished
+        with app.app_context():
+            assert db.session.scalar(sql("SHOW statement_timeout")) == "200ms"
+    finally:
+        app.extensions["pro_db"]["engine"].dispose()
