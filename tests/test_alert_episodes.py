@@ -533,3 +533,42 @@ def test_a_red_answer_saved_on_page_3_reaches_the_nurse_within_2_seconds_with_th
     scheduler.assert_alive()
     assert scheduler.terminate() == 0, scheduler.output()
 
+
+
+# --- the migration ------------------------------------------------------------------------------
+
+def test_the_episode_migration_goes_down_and_up_keeping_each_occurrence_s_rule(scratch_db, tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from pro_app.alerts.operations import raise_findings
+    from pro_app.db import alembic_config, make_engine, upgrade
+
+    engine = make_engine(scratch_db)
+    upgrade(engine)
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": scratch_db}, instance_path=str(tmp_path))
+    try:
+        with app.test_request_context():
+            from pro_app import alerts
+            enrolment, errors = check_enrolment({"study_id": "P-001", "start": START.isoformat(), "tz": "Asia/Shanghai",
+                                                 "lang": "zh-CN", "age": "", "phone": PATIENT, "caregivers": []})
+            assert not errors
+            participant = enrol_participant(db.session, enrolment, current_protocol(), current_instruments(),
+                                            actor=Actor(label="test"), now=ENROLLED, public_url=PUBLIC)
+            raise_findings(db.session, participant, [Finding("post-infusion:fever", "red", {"value": 39.0}),
+                                                     Finding("post-infusion:rash_severe", "amber", {})],
+                           now=AT, **alerts.context())
+            db.session.commit()
+    finally:
+        app.extensions["pro_db"]["engine"].dispose()
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("alert_occurrences")}
+        assert "rule" not in columns and "assignment_id" not in columns
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT rule, label FROM alert_occurrences ORDER BY id")).all()
+    engine.dispose()
+    # Before episodes every occurrence was of its alert's one rule: that is what the upgrade restores.
+    assert [r.rule for r in rows] == ["post-infusion:fever", "post-infusion:fever"]

@@ -18,7 +18,8 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    # Never rebuild `alerts` on SQLite: dropping the old table would cascade-delete its occurrences.
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         # An episode holds many rules, and a participant may have more than one episode open.
         batch_op.drop_index('uq_alerts_active_rule', postgresql_where=sa.text("state <> 'resolved'"),
                             sqlite_where=sa.text("state <> 'resolved'"))
@@ -49,7 +50,7 @@ def downgrade():
         batch_op.drop_column('label')
         batch_op.drop_column('rule')
 
-    with op.batch_alter_table('alerts', schema=None) as batch_op:
+    with op.batch_alter_table('alerts', schema=None, recreate='never') as batch_op:
         batch_op.drop_index('ix_alerts_participant_state_opened')
         batch_op.drop_column('nurse_texted_at')
         # Episodes may hold several active alerts of one rule; the old index only fits if they do not.
