@@ -156,3 +156,11 @@ def test_redis_storage_counts_and_keys_hold_no_email_or_token(app, make_staff, r
     assert any("account:" in k for k in keys) and any("link:" in k for k in keys) and any(A in k for k in keys)
     assert not any(email in k or token in k for k in keys)
     assert type(limiter.storage).__name__ == "RedisStorage"
+
+
+@pytest.mark.parametrize("app_config", [{**SMALL, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}])
+def test_a_rate_limit_store_that_is_down_neither_blocks_logins_nor_lifts_the_limits(app, make_staff):
+    email = make_staff("nurse")
+    client = app.test_client()
+    assert login(client, email, PASSWORD, A) == 303
+    assert [login(client, email, "wrong", A) for _ in range(3)] == [400, 400, 429]  # counted in memory meanwhile
