@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from pro_app.exports import codebook as cb
 from pro_app.exports import compliance as cp
-from pro_app.exports import fhir, odm, tables
 from pro_app.exports import responses as rs
+from pro_app.exports import tables
 from pro_app.exports.csvfile import safe_cell
 from pro_app.exports.records import Versions, response_records
 from pro_app.questionnaires.models import Assignment
@@ -141,6 +141,9 @@ def write_json(out, rows):
 
 def fhir_resources(name, session, filters, context):
     """Yield the FHIR resources of a dataset: Questionnaires, then QuestionnaireResponses."""
+    # Imported here: the FHIR models take ~30 MB that web workers need only while exporting.
+    from pro_app.exports import fhir
+
     if name == "codebook":
         for instrument in every_version(session, context):
             yield fhir.questionnaire(instrument, context.fhir_base)
@@ -176,6 +179,8 @@ def write_fhir(out, resources, context, bundle=False):
 
 def odm_events(session, filters):
     """Return {time point: {instrument id}} of the study's questionnaire windows."""
+    from pro_app.exports import odm
+
     stmt = select(Assignment.occasion, Assignment.instrument_id).distinct()
     events = {}
     for occasion, instrument_id in session.execute(stmt):
@@ -185,6 +190,8 @@ def odm_events(session, filters):
 
 def write_odm(name, out, session, filters, context):
     """Write the ODM file of a dataset (the codebook: metadata only); return the ItemData count."""
+    from pro_app.exports import odm
+
     versions = Versions(session)
     instruments = every_version(session, context) if name == "codebook" else versions.all()
     metadata = odm.Metadata(safe_oid(context.study_oid), instruments, odm_events(session, filters))

@@ -105,22 +105,31 @@ class LongCsv:
 
     def __init__(self):
         self._cells = {}
+        self._items = {}
 
     def lines(self, record, instrument):
         """Return (the CSV lines of one response as one text, how many)."""
         shared = response_fields(record, instrument)
         head = csv_cells([safe_cell(shared[c]) for c in HEAD])
         tail = csv_cells([safe_cell(shared[c]) for c in TAIL])
-        cells = self._cells.setdefault(instrument.version, {})
+        version = instrument.version
+        if version not in self._items:
+            self._items[version] = [(item.id, item, item.type == "text") for item in instrument.items()]
+            self._cells[version] = {}
+        cells = self._cells[version]
+        answers = record.answers
         out = []
-        for item, value in answered_items(instrument, record.answers):
-            key = (item.id, type(value).__name__, tuple(value) if isinstance(value, list) else value)
-            part = cells.get(key) if item.type != "text" else None
+        for item_id, item, free_text in self._items[version]:
+            value = answers.get(item_id)
+            if value is None or value == []:
+                continue
+            key = (item_id, value.__class__, tuple(value) if value.__class__ is list else value)
+            part = None if free_text else cells.get(key)
             if part is None:
                 code, label = coded(item, value)
-                part = csv_cells([safe_cell(item.id), item.type, safe_cell(code), safe_cell(label),
+                part = csv_cells([safe_cell(item_id), item.type, safe_cell(code), safe_cell(label),
                                   safe_cell(unit_of(item))])
-                if item.type != "text":
+                if not free_text:
                     cells[key] = part
             out.append(f"{head},{part},{tail}\r\n")
         return "".join(out), len(out)
