@@ -296,3 +296,37 @@ def test_timeout_is_outcome_unknown_and_never_resent(app, make_participant, tick
     assert message.state == MessageState.UNKNOWN
     tick(ENROLLED + timedelta(hours=1))
     assert len(fake_aliyun.messages_to(PATIENT[3:])) == 1
+
+
+def test_per_number_limits_defer_texts_instead_of_meeting_refusals(app, make_participant, tick, fake_aliyun,
+                                                                      clock):
+    enrol(make_participant)
+    clock.now = ENROLLED
+    fake_aliyun.push_up(url(app, "up"), PATIENT[3:], "帮助", sequence_id=11)
+    tick(ENROLLED)
+    # The welcome and the HELP answer fall due together; one a minute reaches the number.
+    assert len(fake_aliyun.messages_to(PATIENT[3:])) == 1
+    waiting = [m for m in outbox(app, to_phone=PATIENT, state=MessageState.PENDING)
+               if m.state_reason == "per-number limit"]
+    assert waiting and all(m.due_at == ENROLLED + timedelta(minutes=1) for m in waiting)
+    assert all(m.attempts == 0 for m in waiting)
+    run_until(app, tick, ENROLLED + timedelta(minutes=10))
+    sent = fake_aliyun.messages_to(PATIENT[3:])
+    assert len(sent) == 1 + len(waiting)
+    assert fake_aliyun.refused == []
+    times = sorted(m.attempted_at for m in outbox(app, to_phone=PATIENT, route="aliyun"))
+    assert all(later - earlier >= timedelta(minutes=1) for earlier, later in zip(times, times[1:]))
+
+
+def test_free_at_keeps_every_window():
+    from pro_app.sms.routing import free_at, parse_limits
+
+    limits = parse_limits("1/minute,3/hour")
+    now = ENROLLED
+    assert free_at([], limits, now) is None
+    assert free_at([now - timedelta(seconds=59)], limits, now) == now + timedelta(seconds=1)
+    assert free_at([now - timedelta(seconds=60)], limits, now) is None
+    three = [now - timedelta(minutes=m) for m in (50, 20, 5)]
+    assert free_at(three, limits, now) == now + timedelta(minutes=10)  # the one 50 minutes ago leaves
+    with pytest.raises(ValueError, match="PRO_ALIYUN_NUMBER_LIMITS"):
+        parse_limits("3/fortnight")

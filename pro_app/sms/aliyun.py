@@ -4,11 +4,15 @@ import json
 import logging
 
 from pro_app.sms.gateway import SendResult
+from pro_app.sms.routing import parse_limits
 from pro_app.sms.templates import TemplateError, kind_of
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
+#: Texts one number may get, after Alibaba's default frequency rules for one signature;
+#: the dispatcher keeps to them so that they are never met as isv.BUSINESS_LIMIT_CONTROL.
+DEFAULT_NUMBER_LIMITS = "1/minute,5/hour,40/day"
 #: Flow control: the provider refused for now; the same text may be tried again later.
 RETRY_CODES = {"isv.BUSINESS_LIMIT_CONTROL", "isv.BUSINESS_LIMIT_CONTROL_MINUTE", "isv.BUSINESS_LIMIT_HOUR",
                "isv.BUSINESS_LIMIT_DAY", "BUSINESS_LIMIT_CONTROL_MINUTE", "BUSINESS_LIMIT_CONTROL_PHONE",
@@ -51,7 +55,7 @@ class AliyunGateway:
     name = "aliyun"
 
     def __init__(self, access_key_id, access_key_secret, *, sign_name, templates, public_url,
-                 endpoint=None, timeout=10.0):
+                 endpoint=None, timeout=10.0, number_limits=DEFAULT_NUMBER_LIMITS):
         from alibabacloud_dysmsapi20170525.client import Client
         from alibabacloud_tea_openapi.utils_models import Config
 
@@ -69,6 +73,7 @@ class AliyunGateway:
                                     endpoint=endpoint.rstrip("/"), protocol=protocol,
                                     connect_timeout=millis, read_timeout=millis))
         self.sign_name, self.templates, self.public_url = sign_name, templates, public_url
+        self.number_limits = parse_limits(number_limits)
         self.timeout = millis
 
     def send(self, to, body, status_callback=None, message=None):

@@ -15,7 +15,7 @@ from pro_app.reminders.operations import CALENDAR_LINK, new_calendar_token
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
-from pro_app.sms.routing import hold, is_stopped, route_name, stop_route
+from pro_app.sms.routing import hold, stop_route, wait_for_route
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +180,10 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         message.state_reason = "quiet hours"
         session.commit()
         return "deferred"
-    route = route_name(gateway, message.to_phone)
-    if is_stopped(session, route):
-        hold(message, now)  # until an admin restarts the route (balance, template approval)
+    route, waiting = wait_for_route(session, gateway, message, now)
+    if waiting:
         session.commit()
-        return "held"
+        return waiting
 
     unsent = body = message.body
     tokens = []

@@ -144,6 +144,7 @@ def _make_one(config, backend, templates):
             config.get("ALIYUN_ACCESS_KEY_ID"), config.get("ALIYUN_ACCESS_KEY_SECRET"),
             sign_name=config.get("ALIYUN_SIGN_NAME"), templates=templates, public_url=config["PUBLIC_URL"],
             endpoint=config.get("ALIYUN_ENDPOINT"), timeout=float(config.get("ALIYUN_TIMEOUT", 10)),
+            **({"number_limits": config["ALIYUN_NUMBER_LIMITS"]} if "ALIYUN_NUMBER_LIMITS" in config else {}),
         )
     raise ValueError(f"PRO_SMS_BACKEND must be console, twilio or aliyun, not {backend!r}")
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from pro_app.audit.operations import SYSTEM, Actor, record
-from pro_app.sms.models import MessageState, SmsRoute
+from pro_app.sms.models import Message, MessageState, SmsRoute
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,74 @@ def is_stopped(session, route):
     return row is not None and row.stopped_at is not None
 
 
+def parse_limits(spec):
+    """Parse `1/minute,5/hour,40/day` into (count, window) pairs."""
+    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+    limits = []
+    for part in str(spec or "").split(","):
+        if not part.strip():
+            continue
+        count, _, unit = part.strip().partition("/")
+        if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in units:
+            raise ValueError(f"PRO_ALIYUN_NUMBER_LIMITS: {part.strip()!r} is not COUNT/second|minute|hour|day")
+        limits.append((int(count), timedelta(seconds=units[unit.strip()])))
+    return limits
+
+
+def free_at(attempts, limits, now):
+    """Return when a number may get its next text under per-number limits, or None if it may now.
+
+    `attempts` are the instants texts to the number were handed to the provider (pure).
+    """
+    until = None
+    for count, window in limits:
+        recent = sorted((t for t in attempts if now - window < t <= now), reverse=True)
+        if len(recent) >= count:
+            free = recent[count - 1] + window  # when the oldest text that counts leaves the window
+            until = free if until is None else max(until, free)
+    return until
+
+
+def limits_of(gateway, route):
+    """Return the per-number limits of the backend serving a route."""
+    backend = gateway.backends.get(route) if hasattr(gateway, "backends") else gateway
+    return getattr(backend, "number_limits", None) or []
+
+
+def number_free_at(session, gateway, route, phone, now):
+    """Return when the provider's per-number limits let this number get another text (None: now)."""
+    limits = limits_of(gateway, route)
+    if not limits:
+        return None
+    longest = max(window for _, window in limits)
+    attempts = session.scalars(select(Message.attempted_at).where(
+        Message.to_phone == phone, Message.route == route,
+        Message.attempted_at > now - longest, Message.attempted_at <= now)).all()
+    return free_at(attempts, limits, now)
+
+
+def wait_for_route(session, gateway, message, now):
+    """Hold a claimed text whose route is stopped, or defer it past the provider's per-number limits."""
+    route = route_name(gateway, message.to_phone)
+    if is_stopped(session, route):
+        return route, hold(message, now)  # until an admin restarts the route (balance, template approval)
+    until = number_free_at(session, gateway, route, message.to_phone, now)
+    if until is not None:
+        # Respected here, never discovered as the provider's flow-control refusal.
+        hold(message, now, reason="per-number limit", until=until)
+        return route, "deferred"
+    return route, None
+
+
 def stopped_routes(session):
     """Return the stopped routes, for the staff banner."""
     return session.scalars(select(SmsRoute).where(SmsRoute.stopped_at.is_not(None)).order_by(SmsRoute.name)).all()
 
 
-def hold(message, now, reason="route stopped"):
+def hold(message, now, reason="route stopped", until=None):
     """Put a text back to wait for its route, without counting an attempt."""
     message.state, message.state_reason = MessageState.PENDING, reason
-    message.due_at = now + HOLD
+    message.due_at = until or now + HOLD
     message.claimed_at = message.claimed_by = message.attempted_at = None
     message.attempts = max(0, message.attempts - 1)
     message.updated_at = now
