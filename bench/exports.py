@@ -3,8 +3,8 @@
 The database holds 10,000 participants (a contact each) and 100,000 submitted responses (ten per
 participant, each on its completed assignment, over the four shipped instruments), seeded with
 COPY. Each export runs as its own `pro-app export` process, as a data manager would run it, writing
-to a file; timed from start to exit, with the process's peak resident memory (getrusage's maxrss
-of that child):
+to a file; timed from start to exit (wall clock, and the process's own CPU time, which other load on the
+machine does not inflate), with its peak resident memory (getrusage's maxrss of that child):
 
 * long CSV: `pro-app export responses --format csv` (one row per answered item), target <= 20 s;
 * FHIR NDJSON: `pro-app export responses --format fhir`, target <= 60 s;
@@ -119,21 +119,21 @@ def seed(app, scale):
 #: count this process's own memory (the seeded rows) in its peak until it execs; one forked from
 #: this small launcher does not.
 LAUNCHER = ("import json, os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s, ru = os.wait4(p.pid, 0); "
-            "print(json.dumps([os.waitstatus_to_exitcode(s), ru.ru_maxrss]))")
+            "print(json.dumps([os.waitstatus_to_exitcode(s), ru.ru_maxrss, ru.ru_utime + ru.ru_stime]))")
 
 
 def timed_export(url, args, out):
-    """Run one `pro-app export` process; return (seconds, its peak RSS in MB, its last stderr line)."""
+    """Run one `pro-app export` process; return (seconds, CPU seconds, its peak RSS in MB, its last stderr line)."""
     env = {**os.environ, "PRO_DATABASE_URL": url, "PRO_INSTANCE_PATH": str(Path(out).parent)}
     command = [sys.executable, "-c", "from pro_app.cli import main; main()", "export", *args, "--out", out]
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    code, maxrss_kb = json.loads(done.stdout.strip().splitlines()[-1])
+    code, maxrss_kb, cpu = json.loads(done.stdout.strip().splitlines()[-1])
     message = done.stderr.strip().splitlines()
     if code:
         raise SystemExit(f"export {' '.join(args)} failed: {message}")
-    return seconds, maxrss_kb / 1024, message[-1] if message else ""
+    return seconds, cpu, maxrss_kb / 1024, message[-1] if message else ""
 
 
 def run(kind, scale, tmp):
@@ -147,7 +147,7 @@ def run(kind, scale, tmp):
               f"in {seconds:.1f} s", flush=True)
         for label, args, ext in RUNS:
             out = str(Path(tmp) / f"export.{ext}")
-            seconds, rss, message = timed_export(url, args, out)
+            seconds, cpu, rss, message = timed_export(url, args, out)
             size = Path(out).stat().st_size / 1e6
             target = TARGETS.get(label)
             verdict = ""
@@ -155,7 +155,8 @@ def run(kind, scale, tmp):
                 met = seconds <= target and rss <= RSS_TARGET_MB
                 verdict = (f"  targets <= {target:.0f} s, <= {RSS_TARGET_MB:.0f} MB: {'met' if met else 'MISSED'} "
                            f"({seconds / target:.2f}x, {rss / RSS_TARGET_MB:.2f}x)")
-            print(f"{label:<16} {kind:<10} {seconds:6.1f} s  peak RSS {rss:6.1f} MB  {size:7.1f} MB file  "
+            print(f"{label:<16} {kind:<10} {seconds:6.1f} s (CPU {cpu:5.1f} s)  peak RSS {rss:6.1f} MB  "
+                  f"{size:7.1f} MB file  "
                   f"[{message}]{verdict}", flush=True)
 
 

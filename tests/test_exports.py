@@ -143,7 +143,12 @@ def test_questionnaire_has_branching_options_and_units(app, runner):
     items = {i["linkId"]: i for g in post["item"] for i in g["item"]}
     assert items["chills"]["type"] == "boolean"
     assert items["chills_severity"]["enableWhen"] == [{"question": "chills", "operator": "=", "answerBoolean": True}]
-    assert [o["valueCoding"]["code"] for o in items["chills_severity"]["answerOption"]] == ["1", "2", "3", "4"]
+    with app.test_request_context():
+        severity = current_instruments()["post-infusion"].item("chills_severity")
+    assert [o["valueCoding"]["code"] for o in items["chills_severity"]["answerOption"]] == [
+        str(v) for v, _label in severity.choices]
+    assert [o["valueCoding"]["display"] for o in items["chills_severity"]["answerOption"]] == [
+        label["en"] for _v, label in severity.choices]
     assert items["temperature"]["type"] == "decimal"
     assert any(e.get("valueCoding", {}).get("code") == "Cel" for e in items["temperature"]["extension"])
 
@@ -458,3 +463,50 @@ def test_fhir_and_odm_download_from_the_page(app, client, login, clock, make_par
     assert all(get_fhir_model_class(json.loads(line)["resourceType"]).model_validate_json(line) for line in lines)
     odm = client.post("/staff/exports/download", data={"dataset": "codebook", "format": "odm"})
     assert odm.status_code == 200 and b"<MetaDataVersion" in odm.get_data()
+
+
+def test_a_moved_visit_keeps_its_planned_date_and_counts_its_moves(app, runner, clock, make_participant):
+    from pro_app.visits.models import Visit
+    from pro_app.visits.operations import move_visit
+
+    make_participant("P-001")
+    with app.test_request_context():
+        visit = db.session.scalars(select(Visit).where(Visit.protocol_key == "infusion-3")).one()
+        for day in (date(2026, 3, 17), date(2026, 3, 18)):
+            move_visit(db.session, visit, day, time(9, 0), shift_later=False, shift_other_kinds=False,
+                       reason="family travelling", actor=Actor(label="test"), now=NOW,
+                       protocol=current_protocol(), instruments=current_instruments())
+        db.session.commit()
+    rows = {v["protocol_key"]: v for v in csv.DictReader(io.StringIO(runner.invoke(args=["export", "visits"]).stdout))}
+    moved = rows["infusion-3"]
+    assert (moved["planned_local_date"], moved["scheduled_local_date"], moved["scheduled_local_time"]) == (
+        "2026-03-16", "2026-03-18", "09:00")
+    assert (moved["planned_study_day"], moved["scheduled_study_day"], moved["moves"]) == ("15", "17", "2")
+    assert rows["infusion-2"]["moves"] == "0"
+
+
+def test_codebook_lists_every_item_in_both_languages_with_codes_branching_and_scoring(app, runner):
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(args=["export", "codebook"]).stdout)))
+    instruments = current_instruments_of(app)
+    assert {(r["instrument_id"], r["variable"]) for r in rows if r["kind"] == "item"} == {
+        (i.id, item.id) for i in instruments for item in i.items()}
+    by = {(r["instrument_id"], r["variable"]): r for r in rows}
+    severity = by[("post-infusion", "chills_severity")]
+    item = next(i for i in instruments if i.id == "post-infusion").item("chills_severity")
+    assert severity["codes"] == "; ".join(str(v) for v, _label in item.choices)
+    assert severity["labels_en"] == "; ".join(label["en"] for _v, label in item.choices)
+    assert severity["labels_zh"] == "; ".join(label["zh-CN"] for _v, label in item.choices)
+    assert severity["shown_if"] == "chills in [yes]" and severity["type"] == "single"
+    assert "chills_severe (amber" in severity["alert_rules"]
+    assert by[("post-infusion", "temperature")]["unit"] == "°C"
+    chills = next(i for i in instruments if i.id == "post-infusion").item("chills")
+    assert by[("post-infusion", "chills")]["text_zh_self"] == chills.text["self"]["zh-CN"]
+    assert by[("post-infusion", "chills")]["text_en_proxy"] == chills.text["proxy"]["en"]
+    scores = [r for r in rows if r["kind"] == "score"]
+    assert scores and all(r["scoring"] for r in scores)
+    assert sum(len(i.scores) for i in instruments) == len(scores)
+
+
+def current_instruments_of(app):
+    with app.test_request_context():
+        return list(current_instruments().values())
