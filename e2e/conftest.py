@@ -25,14 +25,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="session")
 def deployment():
-    work = Path(os.environ.get("PRO_E2E_WORK") or tempfile.mkdtemp(prefix="pro-e2e-"))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    venv = os.environ.get("PRO_E2E_VENV")
-    if not venv:
-        with open(ARTIFACTS / "install.log", "w") as log:
-            venv = install_wheel(build_wheel(work / "dist"), work / "venv", log)
-    with Deployment(work / "run", ARTIFACTS, Path(venv)) as running:
-        yield running
+    with tempfile.TemporaryDirectory(prefix="pro-e2e-") as own:
+        work = Path(os.environ.get("PRO_E2E_WORK") or own)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        venv = os.environ.get("PRO_E2E_VENV")
+        if not venv:
+            with open(ARTIFACTS / "install.log", "w") as log:
+                venv = install_wheel(build_wheel(work / "dist"), work / "venv", log)
+        with Deployment(work / "run", ARTIFACTS, Path(venv)) as running:
+            yield running
 
 
 @pytest.fixture(scope="session")
