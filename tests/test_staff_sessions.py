@@ -22,6 +22,10 @@ def session_data(app, client):
     return SecureCookieSessionInterface().get_signing_serializer(app).loads(cookie_of(client))
 
 
+# Tests with more than one browser use plain test clients: pytest-flask's `client` keeps its last
+# request's app context pushed, and other clients' requests would then share its `g`.
+
+
 def browser_with(app, cookie):
     """Another browser holding a copy of a session cookie."""
     other = app.test_client()
@@ -55,8 +59,8 @@ def test_login_opens_a_session_whose_key_is_stored_only_hashed(app, client, logi
     assert client.get(PAGE).status_code == 200
 
 
-def test_a_cookie_replayed_after_logout_goes_to_the_login_page(app, client, login, clock):
-    login("nurse")
+def test_a_cookie_replayed_after_logout_goes_to_the_login_page(app, make_staff, clock):
+    client = log_in(app, make_staff("nurse"))
     copied = cookie_of(client)
     assert browser_with(app, copied).get(PAGE).status_code == 200
     assert client.post("/staff/logout").status_code == 303
@@ -172,3 +176,39 @@ def test_session_state_is_a_pure_decision():
     assert sessions.state(row, NOW + timedelta(hours=12), idle) == "expired"
     row.revoked_at = NOW
     assert sessions.state(row, NOW, idle) == "revoked"
+
+
+def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(app, make_staff, clock):
+    email = make_staff("nurse")
+    client = log_in(app, email)
+    client.get("/lang/en")
+    old_cookie = cookie_of(client)
+    elsewhere = log_in(app, email)
+    assert "Change password" in client.get(PAGE).get_data(as_text=True)
+    assert client.get("/staff/password").status_code == 200
+    new = "another long passphrase"
+    for data, message in [
+        ({"current": "wrong password!", "new": new, "repeat": new}, "The current password is not right."),
+        ({"current": PASSWORD, "new": new, "repeat": new + "x"}, "The two new passwords differ."),
+        ({"current": PASSWORD, "new": "short", "repeat": "short"}, "Use at least 12 characters."),
+    ]:
+        response = client.post("/staff/password", data=data)
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert elsewhere.get(PAGE).status_code == 200  # nothing changed yet
+    response = client.post("/staff/password", data={"current": PASSWORD, "new": new, "repeat": new})
+    assert response.status_code == 303
+    assert client.get(PAGE).status_code == 200  # this browser carries on, in a new session
+    assert cookie_of(client) != old_cookie
+    assert goes_to_login(elsewhere.get(PAGE))
+    assert goes_to_login(browser_with(app, old_cookie).get(PAGE))
+    assert log_in(app, email, new).get(PAGE).status_code == 200
+    with app.app_context():
+        from pro_app.audit.models import AuditEvent
+
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.password_changed"))
+        assert event.after == {"sessions_ended": 2} and "passphrase" not in str(event.after)
+
+
+def test_the_password_page_needs_a_login(client):
+    assert goes_to_login(client.get("/staff/password"))
+    assert goes_to_login(client.post("/staff/password", data={"current": "x", "new": "y", "repeat": "y"}))

@@ -38,6 +38,14 @@ def authenticate(session, email, password):
     return user
 
 
+def verify_password(user, password):
+    """Tell whether a password is this staff member's."""
+    try:
+        return hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def load_user(user_id):
     """Return the staff member of this request's session, if that session is still good."""
     row = sessions.find(db.session, session.get(sessions.SESSION_KEY))

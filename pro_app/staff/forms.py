@@ -3,9 +3,23 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from pro_app.staff.auth import MIN_PASSWORD_LENGTH
 
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(_l("New password"), validators=[
+        DataRequired(),
+        Length(min=MIN_PASSWORD_LENGTH, max=1024,
+               message=_l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)),
+    ])
+    repeat = PasswordField(_l("Repeat the new password"), validators=[
+        DataRequired(), EqualTo("new", message=_l("The two new passwords differ.")),
+    ])
