@@ -212,3 +212,17 @@ def test_changing_ones_password_ends_the_other_sessions_and_keeps_this_one(app, 
 def test_the_password_page_needs_a_login(client):
     assert goes_to_login(client.get("/staff/password"))
     assert goes_to_login(client.post("/staff/password", data={"current": "x", "new": "y", "repeat": "y"}))
+
+
+def test_a_busy_database_skips_the_seen_time_but_not_the_page(app, make_staff, clock, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    browser = log_in(app, make_staff("nurse"))
+
+    def busy(*args):
+        raise OperationalError("UPDATE staff_sessions", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(sessions, "touch", busy)
+    clock.now = NOW + timedelta(minutes=5)
+    assert browser.get(PAGE).status_code == 200
+    assert rows(app)[0].last_seen_at == NOW

@@ -1,5 +1,6 @@
 """Staff login, passwords (argon2id) and role checks."""
 
+import logging
 from datetime import timedelta
 from functools import wraps
 
@@ -8,12 +9,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from pro_app.clock import utcnow
 from pro_app.db import db, may_write
 from pro_app.staff import sessions
 from pro_app.staff.models import StaffUser
 
+log = logging.getLogger(__name__)
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = hasher.hash("not a real password")
 MIN_PASSWORD_LENGTH = 12
@@ -82,6 +85,10 @@ def keep_alive():
     try:
         sessions.touch(db.session, *due)
         db.session.commit()
+    except OperationalError:
+        # A seen-time is worth no error page: a busy database gets the next one a minute later.
+        db.session.rollback()
+        log.info("staff session seen-time not written (database busy)")
     finally:
         may_write.reset(token)
 
