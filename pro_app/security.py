@@ -113,7 +113,7 @@ def _database_unavailable(exc):
     log.warning("database unavailable on %s %s (%s)", request.method, request.path, type(exc).__name__)
     try:
         db.session.remove()
-    except Exception:  # noqa: BLE001  (the connection is already broken; nothing to keep)
+    except Exception:  # the connection is already broken: nothing in the session is worth keeping
         log.debug("discarding the session failed", exc_info=True)
     # The page must not ask the database anything: who is logged in, or which respondent this is.
     g._login_user = AnonymousUserMixin()

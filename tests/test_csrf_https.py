@@ -133,3 +133,27 @@ def test_start_from_another_site_is_refused_and_changes_nothing(app, open_link):
     response = browser.post(open_link, {"csrf_token": token}, {"Origin": ELSEWHERE})
     assert refused(response)
     assert drafts(app) == 0
+
+
+@pytest.mark.parametrize("url, origin", [
+    ("https://Pro.Example-Hospital.cn/staff/login?x=1", "https://pro.example-hospital.cn"),
+    ("https://pro.example-hospital.cn:443", "https://pro.example-hospital.cn"),
+    ("http://127.0.0.1:80/", "http://127.0.0.1"),
+    ("http://127.0.0.1:5000/q/abc", "http://127.0.0.1:5000"),
+    ("https://[::1]:8443/x", "https://[::1]:8443"),
+    ("null", None), ("", None), ("/staff/login", None), ("https://host:99999/", None), ("https://", None),
+])
+def test_origin_of(url, origin):
+    from pro_app.security import origin_of
+
+    assert origin_of(url) == origin
+
+
+def test_is_same_origin_prefers_origin_then_referer():
+    from pro_app.security import is_same_origin
+
+    own = {SITE}
+    assert is_same_origin(SITE, None, own) and is_same_origin(SITE, ELSEWHERE, own)  # Origin decides
+    assert not is_same_origin(ELSEWHERE, SITE + "/x", own)
+    assert is_same_origin("null", SITE + "/x", own) and not is_same_origin("null", ELSEWHERE + "/x", own)
+    assert is_same_origin(None, None, own) and is_same_origin("null", None, own)  # the token alone decides
