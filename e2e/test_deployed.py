@@ -337,6 +337,40 @@ def test_a_second_family_answers_quality_of_life_in_chinese(deployment, browser,
     assert rows == [("quality-of-life",)], rows
 
 
+# --- the nginx site ------------------------------------------------------------------------------------
+
+def test_nginx_redirects_to_https_and_serves_static_files_for_a_year(deployment):
+    conn = http.client.HTTPConnection("127.0.0.1", deployment.http_port, timeout=10)
+    conn.request("GET", "/staff/login?next=/staff/")
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 301 and response.getheader("Location") == deployment.base + "/staff/login?next=/staff/"
+
+    status, _location, page = Client(deployment).request("GET", "/staff/login")
+    assert status == 200
+    css = re.search(r'href="(/static/app\.css\?v=[0-9a-f]+)"', page)
+    assert css, "the stylesheet's URL carries no content hash"
+    conn = http.client.HTTPSConnection("127.0.0.1", deployment.https_port, timeout=10, context=insecure_tls())
+    conn.request("GET", css.group(1), headers={"Accept-Encoding": "gzip"})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 200 and response.getheader("Content-Encoding") == "gzip"
+    assert "immutable" in response.getheader("Cache-Control") and response.getheader("Expires")
+    assert len(body) < (ROOT / "static" / "app.css").stat().st_size / 2  # compressed
+    # Pages come from gunicorn, which sees https (X-Forwarded-Proto): Secure cookies, HSTS.
+    conn = http.client.HTTPSConnection("127.0.0.1", deployment.https_port, timeout=10, context=insecure_tls())
+    conn.request("GET", "/staff/login", headers={"Accept-Encoding": "gzip"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    cookies = [c for c in response.msg.get_all("Set-Cookie") or [] if not re.match(r"[^=]+=;", c)]  # not deletions
+    assert cookies and all("Secure" in c and "HttpOnly" in c for c in cookies), cookies
+    assert response.getheader("Strict-Transport-Security")
+    assert response.getheader("Content-Encoding") is None  # pages with CSRF tokens are not compressed
+
+
 # --- acceptance 2 ---------------------------------------------------------------------------------------
 
 def test_the_demo_phone_is_not_there(deployment):
