@@ -181,7 +181,11 @@ def test_demo_study_as_odm_parses_with_every_oid_defined(app, runner, clock, tmp
     item_data = []
     for clinical in odm.ClinicalData:
         assert clinical.MetaDataVersionOID == mdv.OID
+        keys = [subject.SubjectKey for subject in clinical.SubjectData]
+        assert sorted(keys) == sorted({r.study_id for r, _i in stored_responses(app)})  # each subject once
         for subject in clinical.SubjectData:
+            events = [(e.StudyEventOID, e.StudyEventRepeatKey) for e in subject.StudyEventData]
+            assert len(events) == len(set(events))  # each time point once
             for event in subject.StudyEventData:
                 assert event.StudyEventOID in event_oids
                 for form in event.FormData:
@@ -510,3 +514,27 @@ def test_codebook_lists_every_item_in_both_languages_with_codes_branching_and_sc
 def current_instruments_of(app):
     with app.test_request_context():
         return list(current_instruments().values())
+
+
+def test_odm_with_unfinished_questionnaires_writes_each_subject_once(app, runner, clock, make_participant, tmp_path):
+    from odmlib.odm_parser import ODMSchemaValidator
+
+    make_participant("P-001")
+    make_participant("P-002", phone="+8613800138002")
+    answer_one(app)
+    with app.test_request_context():
+        instrument = current_instruments()["post-infusion"]
+        pending = db.session.scalars(select(Assignment).where(Assignment.instrument_id == "post-infusion",
+                                                              Assignment.state == AssignmentState.PENDING)
+                                     .order_by(Assignment.participant_id, Assignment.opens_at)).all()
+        for a in (pending[0], pending[-1]):  # one of each participant, left unfinished
+            draft = ops.open_draft(db.session, a, instrument, a.opens_at + timedelta(minutes=5))
+            draft.answers = {"temperature": 37.2}
+        db.session.commit()
+    out = tmp_path / "odm.xml"
+    result = runner.invoke(args=["export", "responses", "--format", "odm", "--unfinished", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(out))
+    text = out.read_text(encoding="utf-8")
+    assert text.count('<SubjectData SubjectKey="P-001">') == 1 and text.count('<SubjectData SubjectKey="P-002">') == 1
+    assert text.count('FormRepeatKey="d') == 2  # the two drafts, keyed by their assignment

@@ -8,6 +8,7 @@ keeps the plain OID I.<instrument>.<item> while its definition stays the same; a
 changes it (type, answers, unit, range) gets I.<instrument>.<item>.<version>.
 """
 
+import itertools
 import re
 from datetime import UTC, datetime
 from xml.sax.saxutils import quoteattr
@@ -200,51 +201,45 @@ def header(study_oid, now):
 
 
 def write_odm(out, metadata, records, versions, now=None):
-    """Write the whole ODM file to a text handle, pausing after each form; return the ItemData count.
+    """Write the whole ODM file to a text handle, pausing after each subject; return the ItemData count.
 
-    `records` come ordered by subject, then occasion, so each subject and each time point is
-    written once.
+    `records` come grouped by participant; each participant's (a few hundred at most) are put in
+    order of time point and time here, so each subject and each time point is written once.
     """
     now = now or datetime.now(UTC)
     out.write(header(metadata.study_oid, now))
     out.write(metadata.study().to_xml_string())
     out.write(f'\n<ClinicalData StudyOID={quoteattr(metadata.study_oid)} MetaDataVersionOID="MDV.1">\n')
     count = 0
-    subject = event = None
-    for record in records:
-        instrument = versions.get(record.version_id)
-        if record.study_id != subject:
-            if event is not None:
-                out.write("</StudyEventData>")
-            if subject is not None:
-                out.write("</SubjectData>\n")
-            subject, event = record.study_id, None
-            out.write(f"<SubjectData SubjectKey={quoteattr(subject)}>")
-        if record.occasion != event:
-            if event is not None:
-                out.write("</StudyEventData>")
-            event = record.occasion
-            out.write(f'<StudyEventData StudyEventOID={quoteattr(_oid("SE", occasion_event(event)))} '
-                      f'StudyEventRepeatKey={quoteattr(event)}>')
-        out.write(f'<FormData FormOID={quoteattr(metadata.form_oid(instrument, record.respondent))} '
-                  f'FormRepeatKey={quoteattr(record.key)}>')
-        answers = record.answers
-        for section in instrument.sections:
-            items = [(i, answers[i.id]) for i in section.items if answers.get(i.id) not in (None, [])]
-            if not items:
-                continue
-            out.write(f"<ItemGroupData ItemGroupOID={quoteattr(metadata.group_oid(instrument, section))}>")
-            for item, value in items:
-                out.write(f"<ItemData ItemOID={quoteattr(metadata.item_oid(instrument, item))} "
-                          f"Value={quoteattr(odm_value(item, value))}/>")
-                count += 1
-            out.write("</ItemGroupData>")
-        out.write("</FormData>")
-        yield
-    if event is not None:
-        out.write("</StudyEventData>")
-    if subject is not None:
+    for _participant, group in itertools.groupby(records, key=lambda r: r.participant_id):
+        mine = sorted(group, key=lambda r: (r.occasion, r.answered_at, r.key))
+        out.write(f"<SubjectData SubjectKey={quoteattr(mine[0].study_id)}>")
+        for occasion, forms in itertools.groupby(mine, key=lambda r: r.occasion):
+            out.write(f'<StudyEventData StudyEventOID={quoteattr(_oid("SE", occasion_event(occasion)))} '
+                      f'StudyEventRepeatKey={quoteattr(occasion)}>')
+            for record in forms:
+                count += _write_form(out, metadata, record, versions.get(record.version_id))
+            out.write("</StudyEventData>")
         out.write("</SubjectData>\n")
+        yield
     out.write("</ClinicalData>\n</ODM>\n")
     return count
 
+
+def _write_form(out, metadata, record, instrument):
+    count = 0
+    out.write(f'<FormData FormOID={quoteattr(metadata.form_oid(instrument, record.respondent))} '
+              f'FormRepeatKey={quoteattr(record.key)}>')
+    answers = record.answers
+    for section in instrument.sections:
+        items = [(i, answers[i.id]) for i in section.items if answers.get(i.id) not in (None, [])]
+        if not items:
+            continue
+        out.write(f"<ItemGroupData ItemGroupOID={quoteattr(metadata.group_oid(instrument, section))}>")
+        for item, value in items:
+            out.write(f"<ItemData ItemOID={quoteattr(metadata.item_oid(instrument, item))} "
+                      f"Value={quoteattr(odm_value(item, value))}/>")
+            count += 1
+        out.write("</ItemGroupData>")
+    out.write("</FormData>")
+    return count

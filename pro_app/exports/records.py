@@ -41,6 +41,7 @@ class ResponseRecord:
     answered_at: datetime
     submitted_at: datetime | None
     unfinished: bool
+    participant_id: int = 0
 
     @property
     def proxy(self):
@@ -94,14 +95,15 @@ def _filtered(stmt, filters, at_column):
 def response_records(session, filters, by_subject=False):
     """Yield every submitted response (and, if asked, every unfinished draft), oldest first.
 
-    By subject: ordered by study ID, then occasion, then time, drafts merged in (for ODM).
+    By subject: ordered by participant (an integer, so the database's collation cannot disagree
+    with the merge), drafts merged in; the ODM writer orders each participant's own records.
     """
     submitted = _submitted(session, filters, by_subject)
     if not filters.unfinished:
         return submitted
     drafts = _drafts(session, filters, by_subject)
     if by_subject:
-        return heapq.merge(submitted, drafts, key=lambda r: (r.study_id, r.occasion, r.answered_at))
+        return heapq.merge(submitted, drafts, key=lambda r: r.participant_id)
     return itertools.chain(submitted, drafts)
 
 
@@ -111,18 +113,17 @@ def _submitted(session, filters, by_subject):
         select(Response.id, Participant.study_id, Participant.timezone, Participant.start_date,
                Response.instrument_id, Response.version_id, Response.respondent, Response.contact_id, Contact.role,
                Assignment.occasion, Assignment.opens_at, Assignment.closes_at, visit.starts_at,
-               Response.answers, Response.scores, Response.started_at, Response.submitted_at)
+               Response.answers, Response.scores, Response.started_at, Response.submitted_at, Participant.id)
         .join(Assignment, Assignment.id == Response.assignment_id)
         .join(Participant, Participant.id == Response.participant_id)
         .join(Contact, Contact.id == Response.contact_id)
         .outerjoin(visit, visit.id == Assignment.visit_id)
-        .order_by(*((Participant.study_id, Assignment.occasion) if by_subject else ()),
-                  Response.submitted_at, Response.id)
+        .order_by(*((Participant.id,) if by_subject else ()), Response.submitted_at, Response.id)
         .execution_options(yield_per=BATCH)
     )
     for r in session.execute(_filtered(stmt, filters, Response.submitted_at)):
         yield ResponseRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].value, r[9], r[10], r[11],
-                             r[12], r[13] or {}, r[14] or {}, r[15], r[16], r[16], False)
+                             r[12], r[13] or {}, r[14] or {}, r[15], r[16], r[16], False, r[17])
 
 
 def _drafts(session, filters, by_subject):
@@ -131,17 +132,16 @@ def _drafts(session, filters, by_subject):
         select(Assignment.id, Participant.study_id, Participant.timezone, Participant.start_date,
                Assignment.instrument_id, ResponseDraft.version_id, Assignment.respondent, Assignment.contact_id,
                Contact.role, Assignment.occasion, Assignment.opens_at, Assignment.closes_at, visit.starts_at,
-               ResponseDraft.answers, ResponseDraft.started_at, ResponseDraft.updated_at)
+               ResponseDraft.answers, ResponseDraft.started_at, ResponseDraft.updated_at, Participant.id)
         .join(Assignment, Assignment.id == ResponseDraft.assignment_id)
         .join(Participant, Participant.id == Assignment.participant_id)
         .join(Contact, Contact.id == Assignment.contact_id)
         .outerjoin(visit, visit.id == Assignment.visit_id)
-        .order_by(*((Participant.study_id, Assignment.occasion) if by_subject else ()),
-                  ResponseDraft.updated_at, Assignment.id)
+        .order_by(*((Participant.id,) if by_subject else ()), ResponseDraft.updated_at, Assignment.id)
         .execution_options(yield_per=BATCH)
     )
     for r in session.execute(_filtered(stmt, filters, ResponseDraft.updated_at)):
         if not r[13]:
             continue
         yield ResponseRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].value, r[9], r[10], r[11],
-                             r[12], r[13], {}, r[14], r[15], None, True)
+                             r[12], r[13], {}, r[14], r[15], None, True, r[16])
