@@ -538,3 +538,21 @@ def test_odm_with_unfinished_questionnaires_writes_each_subject_once(app, runner
     text = out.read_text(encoding="utf-8")
     assert text.count('<SubjectData SubjectKey="P-001">') == 1 and text.count('<SubjectData SubjectKey="P-002">') == 1
     assert text.count('FormRepeatKey="d') == 2  # the two drafts, keyed by their assignment
+
+
+def test_wide_tables_download_as_a_zip_from_the_page(app, client, login, clock, make_participant):
+    make_participant("P-001")
+    answer_one(app)
+    login("investigator")
+    response = client.post("/staff/exports/download", data={"dataset": "responses", "format": "wide", "excel": "1"})
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.get_data())) as archive:
+        (name,) = archive.namelist()
+        text = archive.read(name).decode("utf-8")
+    assert name.startswith("post-infusion-") and text.startswith("\ufeffstudy_id,")
+    assert len(list(csv.DictReader(io.StringIO(text[1:])))) == 1
+    refused = client.post("/staff/exports/download", data={"dataset": "visits", "format": "wide"})
+    assert refused.status_code == 400
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export.downloaded")).one()
+        assert (event.after["format"], event.after["rows"]) == ("csv-wide", 1)

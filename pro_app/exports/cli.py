@@ -1,9 +1,6 @@
 """pro-app export DATASET: study data out, streamed, each export audited."""
 
-import shutil
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import click
@@ -14,11 +11,9 @@ from pro_app.audit.operations import Actor
 from pro_app.clock import utcnow
 from pro_app.db import db, may_write
 from pro_app.exports import datasets as ds
-from pro_app.exports import responses as rs
-from pro_app.exports.csvfile import safe_cell
 from pro_app.exports.filters import Filters
 from pro_app.exports.operations import app_context, record_export
-from pro_app.exports.records import Versions, response_records
+from pro_app.exports.wide import write_wide
 from pro_app.protocol import current_protocol
 from pro_app.staff.models import StaffRole, StaffUser
 
@@ -53,7 +48,7 @@ def _run(dataset, fmt, out, filters, *, excel, bundle, wide, actor):
     token = may_write.set(False)  # read without the SQLite write lock; the audit event comes after
     try:
         if wide:
-            count = write_wide(Path(out), db.session, filters)
+            count = write_wide(Path(out), db.session, filters, excel=excel)
         else:
             handle = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout  # noqa: SIM115
             try:
@@ -71,37 +66,6 @@ def _run(dataset, fmt, out, filters, *, excel, bundle, wide, actor):
     if out:
         noun = "response" if wide else dataset.counted(fmt)
         click.echo(f"wrote {count} {noun}(s) to {out}", err=True)
-
-
-def write_wide(target, session, filters):
-    """Write one CSV per instrument version (a row per response) into a folder, or a .zip; return the rows."""
-    folder = Path(tempfile.mkdtemp(prefix="pro-wide-")) if target.suffix == ".zip" else target
-    folder.mkdir(parents=True, exist_ok=True)
-    versions = Versions(session)
-    files, count = {}, 0
-    try:
-        for record in response_records(session, filters):
-            instrument = versions.get(record.version_id)
-            if instrument.version not in files:
-                handle = open(folder / f"{instrument.id}-{instrument.version[:12]}.csv", "w", newline="",  # noqa: SIM115
-                              encoding="utf-8")
-                columns = rs.wide_columns(instrument)
-                writer = ds.csv.writer(handle)
-                writer.writerow(columns)
-                files[instrument.version] = (handle, writer, columns)
-            handle, writer, columns = files[instrument.version]
-            row = rs.wide_row(record, instrument)
-            writer.writerow([safe_cell(row.get(c)) for c in columns])
-            count += 1
-    finally:
-        for handle, _writer, _columns in files.values():
-            handle.close()
-    if target.suffix == ".zip":
-        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(folder.iterdir()):
-                archive.write(path, path.name)
-        shutil.rmtree(folder)
-    return count
 
 
 def _command(dataset):

@@ -41,8 +41,8 @@ DATASETS = {d.name: d for d in (
 )}
 FORMATS = ("csv", "json", "fhir", "odm")
 MEDIA_TYPES = {"csv": "text/csv", "json": "application/json", "fhir": "application/fhir+ndjson",
-               "fhir-bundle": "application/fhir+json", "odm": "application/xml"}
-EXTENSIONS = {"csv": "csv", "json": "json", "fhir": "ndjson", "fhir-bundle": "json", "odm": "xml"}
+               "fhir-bundle": "application/fhir+json", "odm": "application/xml", "csv-wide": "application/zip"}
+EXTENSIONS = {"csv": "csv", "json": "json", "fhir": "ndjson", "fhir-bundle": "json", "odm": "xml", "csv-wide": "zip"}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The Exports page: investigators, administrators and monitors download study data; each download is audited."""
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
@@ -15,6 +17,7 @@ from pro_app.db import db, may_write
 from pro_app.exports import datasets as ds
 from pro_app.exports.filters import Filters
 from pro_app.exports.operations import app_context, record_export
+from pro_app.exports.wide import write_wide
 from pro_app.participants.models import Participant
 from pro_app.protocol import current_protocol
 from pro_app.security import render_error
@@ -35,8 +38,11 @@ DESCRIPTIONS = {
     "codebook": _l("Codebook: every question of every questionnaire version, in Chinese and English."),
     "contacts": _l("Contacts with names and phone numbers (administrators only)."),
 }
-FORMAT_LABELS = {"csv": _l("CSV (spreadsheet)"), "json": _l("JSON"), "fhir": _l("FHIR R4 (NDJSON)"),
-                 "odm": _l("CDISC ODM 1.3.2 (XML)")}
+FORMAT_LABELS = {"csv": _l("CSV (spreadsheet)"),
+                 "wide": _l("Answers as wide CSV tables, one per questionnaire version (zip)"),
+                 "json": _l("JSON"), "fhir": _l("FHIR R4 (NDJSON)"), "odm": _l("CDISC ODM 1.3.2 (XML)")}
+#: The wide tables are several files: they come as one zip, and only for the answers.
+WIDE = "wide"
 RECENT = 15
 
 
@@ -70,11 +76,12 @@ def parse(form, is_admin):
     elif dataset.admin_only and not is_admin:
         return dataset, None, {}, {"forbidden": True}
     fmt = form.get("format", "csv")
-    if fmt not in ds.FORMATS:
+    formats = dataset.formats + ((WIDE,) if dataset is not None and dataset.name == "responses" else ())
+    if fmt not in ds.FORMATS + (WIDE,):
         errors["format"] = _("Choose a format.")
-    elif dataset is not None and fmt not in dataset.formats:
+    elif dataset is not None and fmt not in formats:
         errors["format"] = _("This data has no %(format)s format: choose %(formats)s.", format=fmt.upper(),
-                             formats=", ".join(f.upper() for f in dataset.formats))
+                             formats=", ".join(f.upper() for f in formats))
     since = None
     if form.get("since", "").strip():
         try:
@@ -108,24 +115,27 @@ def download():
     actor = Actor.staff(current_user)
     context = app_context(now)
     bundle = options["bundle"] and fmt == "fhir"
-    excel = options["excel"] and fmt == "csv"
-    kind = "fhir-bundle" if bundle else fmt
+    excel = options["excel"] and fmt in ("csv", WIDE)
+    kind = "fhir-bundle" if bundle else "csv-wide" if fmt == WIDE else fmt
     name = f"{ds.safe_oid(protocol.name)}-{dataset.name}-{now:%Y%m%d-%H%M}.{ds.EXTENSIONS[kind]}"
 
     def stream():
         db.session.rollback()  # the login check's transaction; the reads below take no write lock
         token = may_write.set(False)
-        out = ds.Chunks()
         state = {"count": 0, "complete": False}
         try:
-            steps = ds.export(dataset.name, fmt, out, db.session, filters, context, excel=excel, bundle=bundle)
-            counted = ds.chunks(steps, out)
-            while True:
-                try:
-                    yield next(counted).encode("utf-8")
-                except StopIteration as stop:
-                    state["count"] = stop.value
-                    break
+            if fmt == WIDE:
+                yield from _wide_zip(filters, excel, state)
+            else:
+                out = ds.Chunks()
+                steps = ds.export(dataset.name, fmt, out, db.session, filters, context, excel=excel, bundle=bundle)
+                counted = ds.chunks(steps, out)
+                while True:
+                    try:
+                        yield next(counted).encode("utf-8")
+                    except StopIteration as stop:
+                        state["count"] = stop.value
+                        break
             state["complete"] = True
         finally:
             db.session.rollback()
@@ -139,3 +149,13 @@ def download():
     return Response(stream_with_context(stream()), content_type=media, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
+
+
+def _wide_zip(filters, excel, state, size=64 * 1024):
+    """Write the wide tables into a zip in a temporary folder, then send it in pieces."""
+    with tempfile.TemporaryDirectory(prefix="pro-export-") as folder:
+        path = Path(folder) / "wide.zip"
+        state["count"] = write_wide(path, db.session, filters, excel=excel)
+        with open(path, "rb") as handle:
+            while piece := handle.read(size):
+                yield piece
