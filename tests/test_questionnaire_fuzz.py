@@ -296,7 +296,9 @@ def test_malformed_answers_are_refused_and_change_nothing(app, started):
         if acceptable:
             assert response.status_code == 303, re.findall(r'class="error"[^>]*>([^<]*)', page)
             wanted = "/q/review" if index == n - 1 else f"/q/answer?s={index + 1}"
-            assert response.headers["Location"] == wanted
+            # A red answer saved for the first time goes to the emergency advice first (alerts
+            # are kept across examples, so a repeat goes straight on).
+            assert response.headers["Location"] in (wanted, "/q/advice")
             assert after[0] == answers and after[1] == n and after[3] == 0
             restore(app, assignment_id, before[0], before[1])
             seen["accepted"] += 1
