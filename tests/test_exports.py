@@ -556,3 +556,11 @@ def test_wide_tables_download_as_a_zip_from_the_page(app, client, login, clock, 
     with app.app_context():
         event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export.downloaded")).one()
         assert (event.after["format"], event.after["rows"]) == ("csv-wide", 1)
+
+
+def test_exports_page_in_chinese(app, client, login):
+    login("investigator", lang="zh-CN")
+    page = client.get("/staff/exports/").get_data(as_text=True)
+    for text in ("数据导出", "导出内容", "格式", "筛选条件和选项", "下载", "最近的导出", "问卷依从性"):
+        assert text in page, text
+    assert '<html lang="zh-CN">' in page
