@@ -296,6 +296,11 @@ def test_timeout_is_outcome_unknown_and_never_resent(app, make_participant, tick
     assert message.state == MessageState.UNKNOWN
     tick(ENROLLED + timedelta(hours=1))
     assert len(fake_aliyun.messages_to(PATIENT[3:])) == 1
+    # Alibaba took it after all: its delivery report, matched by our outbox id, settles the outcome.
+    sent = fake_aliyun.messages_to(PATIENT[3:])[0]
+    assert fake_aliyun.push_report(url(app, "report"), sent["biz_id"], success=True)[0] == 200
+    message = outbox(app, to_phone=PATIENT, template="welcome")[0]
+    assert message.state == MessageState.DELIVERED and message.provider_sid == sent["biz_id"]
 
 
 def test_per_number_limits_defer_texts_instead_of_meeting_refusals(app, make_participant, tick, fake_aliyun,

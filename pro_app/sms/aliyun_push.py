@@ -69,9 +69,9 @@ def report(secret):
             abort(400)
     now = utcnow()
     for item in items:
-        message = db.session.scalar(select(Message).where(Message.provider_sid == item["biz_id"]))
-        if message is None or (item.get("out_id") and str(message.id) != item["out_id"]):
-            continue  # not ours, or an outcome we recorded as unknown
+        message = _reported(item)
+        if message is None:
+            continue  # not ours
         new = MessageState.DELIVERED if item["success"] else MessageState.UNDELIVERED
         if STATE_RANK[new] <= STATE_RANK[message.state]:
             continue  # repeated or late: states only move forward
@@ -84,6 +84,21 @@ def report(secret):
             mark_unreachable(db.session, message.to_phone, code=None, now=now)
     db.session.commit()
     return jsonify(OK)
+
+
+def _reported(item):
+    """Find the text a report is about: by Alibaba's id, or by our outbox id for an outcome unknown."""
+    message = db.session.scalar(select(Message).where(Message.provider_sid == item["biz_id"]))
+    if message is not None:
+        return message if not item.get("out_id") or str(message.id) == item["out_id"] else None
+    if not item.get("out_id") or len(item["out_id"]) > 18:
+        return None
+    message = db.session.get(Message, int(item["out_id"]))
+    if message is None or message.state != MessageState.UNKNOWN or message.provider_sid is not None:
+        return None
+    # Its answer was lost (a timeout), but Alibaba took it: the report settles the outcome.
+    message.provider_sid = item["biz_id"]
+    return message
 
 
 @bp.post("/<secret>/up")
