@@ -335,3 +335,23 @@ def test_free_at_keeps_every_window():
     assert free_at(three, limits, now) == now + timedelta(minutes=10)  # the one 50 minutes ago leaves
     with pytest.raises(ValueError, match="PRO_ALIYUN_NUMBER_LIMITS"):
         parse_limits("3/fortnight")
+
+
+def test_an_admin_restarts_a_stopped_route_on_its_page(app, client, login, make_participant, tick, fake_aliyun):
+    enrol(make_participant)
+    fake_aliyun.fail_next("template")
+    tick(ENROLLED)
+    login("admin")
+    assert "isv.SMS_TEMPLATE_ILLEGAL" in client.get("/staff/sms/routes").get_data(as_text=True)
+    assert client.post("/staff/sms/routes/twilio/restart").status_code == 404  # not stopped
+    answer = client.post("/staff/sms/routes/aliyun/restart")
+    assert answer.status_code == 302
+    page = client.get("/staff/sms/routes").get_data(as_text=True)
+    assert "banner-stopped" not in page
+    with app.app_context():
+        from pro_app.audit.models import AuditEvent
+
+        actions = [e.action for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert actions.index("sms.route_stopped") < actions.index("sms.route_restarted")
+    tick(ENROLLED + timedelta(minutes=16))
+    assert {m["to"] for m in fake_aliyun.messages} == {PATIENT[3:], MOTHER[3:]}

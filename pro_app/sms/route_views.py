@@ -2,12 +2,14 @@
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from pro_app.audit.operations import Actor
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.sms.routing import restart_route, stopped_routes
+from pro_app.staff.auth import staff_required
+from pro_app.staff.models import StaffRole
 
 bp = Blueprint("sms_routes", __name__, url_prefix="/staff/sms/routes")
 
@@ -21,16 +23,14 @@ def _stopped_routes():
 
 
 @bp.get("")
-@login_required
+@staff_required()
 def index():
     return render_template("sms/routes.html", routes=stopped_routes(db.session))
 
 
 @bp.post("/<name>/restart")
-@login_required
+@staff_required(StaffRole.ADMIN)
 def restart(name):
-    if getattr(current_user, "role", None) is None or current_user.role.value != "admin":
-        abort(403)
     if not restart_route(db.session, name, actor=Actor.staff(current_user), now=utcnow()):
         abort(404)
     db.session.commit()
