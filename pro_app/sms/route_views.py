@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from pro_app.audit.operations import Actor
 from pro_app.clock import utcnow
@@ -19,7 +20,11 @@ def _stopped_routes():
     # Only staff see the banner; patient pages never query it.
     if not getattr(current_user, "is_authenticated", False):
         return {}
-    return {"stopped_routes": stopped_routes(db.session)}
+    try:
+        return {"stopped_routes": stopped_routes(db.session)}
+    except SQLAlchemyError:
+        db.session.rollback()
+        return {}  # an error page (database down) still renders, without the banner
 
 
 @bp.get("")
