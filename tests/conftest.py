@@ -169,6 +169,27 @@ def make_participant(app):
     return make
 
 
+@pytest.fixture
+def give_infusion(app):
+    """Record an infusion as given, as a nurse does: give_infusion('P-001', dose=1, now=...).
+
+    After-infusion questionnaires are invited only for infusions recorded as given."""
+    from sqlalchemy import select
+
+    from pro_app.participants.models import Participant
+    from pro_app.visits.models import Visit, VisitKind, VisitStatus
+    from pro_app.visits.operations import set_visit_status
+
+    def give(study_id="P-001", dose=1, now=NOW):
+        with app.test_request_context():
+            visit = db.session.scalar(select(Visit).join(Participant).where(
+                Participant.study_id == study_id, Visit.kind == VisitKind.INFUSION, Visit.dose_number == dose))
+            set_visit_status(db.session, visit, VisitStatus.DONE, reason="given", actor=Actor(label="test"),
+                             now=now, protocol=current_protocol(), instruments=current_instruments())
+            db.session.commit()
+    return give
+
+
 def csrf_token(html):
     """Pull the CSRF token out of a rendered form."""
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', html)

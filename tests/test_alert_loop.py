@@ -467,9 +467,12 @@ def test_an_amber_alert_opened_on_a_friday_escalates_on_monday_at_the_same_local
 # --- missed questionnaires and unreachable contacts -------------------------------------------
 
 def test_two_missed_questionnaires_in_a_row_raise_one_amber_alert(app, clock, staff, make_participant,
-                                                                  fake_twilio, tick):
+                                                                  fake_twilio, tick, give_infusion):
     enrol(make_participant, "P-001", PATIENT)
     enrol(make_participant, "P-002", OTHER)
+    for study_id in ("P-001", "P-002"):  # only an infusion recorded as given has an after-infusion check
+        for dose in (1, 2):
+            give_infusion(study_id, dose=dose, now=ENROLLED)
     # P-002 answers the symptom check between two after-infusion questionnaires it misses.
     with app.app_context():
         a = db.session.get(Assignment, assignment_id(app, "P-002", "weekly-w1"))

@@ -124,6 +124,20 @@ def enrol_participant(app, study_id, *, lang, tz, phone, age="", caregivers=()):
         db.session.commit()
 
 
+def give_infusion(app, study_id, dose, now):
+    """Record an infusion as given (after-infusion checks are invited only then)."""
+    from pro_app.participants.models import Participant
+    from pro_app.visits.models import Visit, VisitKind, VisitStatus
+    from pro_app.visits.operations import set_visit_status
+
+    with app.test_request_context():
+        visit = db.session.scalar(select(Visit).join(Participant).where(
+            Participant.study_id == study_id, Visit.kind == VisitKind.INFUSION, Visit.dose_number == dose))
+        set_visit_status(db.session, visit, VisitStatus.DONE, reason="given", actor=Actor(label="test"), now=now,
+                         protocol=current_protocol(), instruments=current_instruments())
+        db.session.commit()
+
+
 def tick(app, now):
     with app.app_context():
         return run_tick(now)
@@ -328,6 +342,7 @@ def test_an_adult_answers_the_after_infusion_check_in_english(server, browser, r
     app, base, clock = server
     enrol_participant(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
     evening = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)  # day 1, 19:00 in London (GMT)
+    give_infusion(app, "P-EN", 1, evening - timedelta(hours=3))
     clock.now = evening
     tick(app, evening)
     link = texted_link(app, fake_twilio, ADULT, "post-infusion")
@@ -353,6 +368,7 @@ def test_a_parent_answers_by_proxy_without_javascript(server, browser, request, 
     enrol_participant(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
                       caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
     evening = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # day 1, 19:00 in Shanghai
+    give_infusion(app, "P-ZH", 1, evening - timedelta(hours=3))
     clock.now = evening
     tick(app, evening)
     link = texted_link(app, fake_twilio, PARENT, "post-infusion")
@@ -361,7 +377,7 @@ def test_a_parent_answers_by_proxy_without_javascript(server, browser, request, 
     assert phone.page.get_by_text("请根据您的观察，代参加研究的孩子回答。").is_visible()
     instrument = app.extensions["pro_instruments"]["post-infusion"]
     pages = [dict(page) for page in POST_INFUSION]
-    pages[0] = {"temperature": ("37.9", "C"), "chills": True, "chills_severity": 2}
+    pages[0] = {"temperature": ("37.9", "C"), "temperature_route": 1, "chills": True, "chills_severity": 2}
     pages[4] = {"headache": NO, "nausea": NO}
     answer_questionnaire(phone, instrument, pages, "zh-CN", "proxy")
     assert phone.heading() == "谢谢"

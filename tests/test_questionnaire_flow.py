@@ -541,8 +541,9 @@ def post_infusion_answers(temperature, unit):
     ("37.8", "C", 37.8),
 ])
 def test_a_temperature_in_fahrenheit_is_stored_in_celsius(app, clock, make_participant, tick, fake_twilio,
-                                                           given, unit, stored):
+                                                           give_infusion, given, unit, stored):
     enrol_adult(make_participant)
+    give_infusion("P-001", dose=1, now=INFUSION_EVENING - timedelta(hours=2))
     clock.now = INFUSION_EVENING
     tick(INFUSION_EVENING)
     client = phone(app)

@@ -49,7 +49,9 @@ def test_who_answers_depends_on_age(app, make_participant, age, phone, caregiver
             by_instrument.setdefault(a.instrument_id, []).append(a)
     assert len(by_instrument["baseline"]) == 1
     assert len(by_instrument["post-infusion"]) == 23  # one after each infusion
-    assert len(by_instrument["symptom-check"]) == 24 + 7  # weekly to week 24, then every 4 weeks
+    weekly, other = ("toddler-check", "symptom-check") if age == "5" else ("symptom-check", "toddler-check")
+    assert len(by_instrument[weekly]) == 24 + 7  # weekly to week 24, then every 4 weeks
+    assert other not in by_instrument  # under 7: the parent's observation form instead
     assert len(by_instrument["quality-of-life"]) == 1 + 12 + 1  # baseline, every 4 weeks, end
 
 
@@ -123,11 +125,49 @@ def test_moving_an_infusion_moves_its_post_infusion_questionnaire(app, client, l
     with app.app_context():
         states = dict(db.session.execute(
             select(Message.dedupe_key, Message.state).where(Message.assignment_id == after.id)).all())
-    assert {k: v for k, v in states.items() if v == MessageState.PENDING}
-    assert all(v == MessageState.CANCELLED for k, v in states.items() if "-r" not in k)
-    # Cancelling the infusion withdraws its questionnaire.
-    client.post(f"/staff/visits/{visit_id}/status", data={"status": "cancelled", "reason": "Stopped"})
-    assert assignments(app, visit_id=visit_id)[0].state == AssignmentState.SUPERSEDED
+    # Not given yet, so nothing is invited: the invitation waits for the infusion to be recorded.
+    assert states == {} or all(v == MessageState.CANCELLED for v in states.values())
+    # Cancelling an infusion withdraws its questionnaire.
+    with app.app_context():
+        other_id = db.session.scalar(select(Visit.id).where(Visit.protocol_key == "infusion-4"))
+    client.post(f"/staff/visits/{other_id}/status", data={"status": "cancelled", "reason": "Stopped"})
+    assert assignments(app, visit_id=other_id)[0].state == AssignmentState.SUPERSEDED
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Message).where(
-            Message.assignment_id == after.id, Message.state == MessageState.PENDING)) == 0
+            Message.assignment_id == assignments(app, visit_id=other_id)[0].id,
+            Message.state == MessageState.PENDING)) == 0
+
+
+def test_an_after_infusion_check_is_invited_only_once_the_infusion_is_recorded_as_given(
+        app, client, login, make_participant, fake_twilio, tick):
+    today = datetime.now(UTC)
+    start = (today + timedelta(days=14)).date()
+    make_participant("P-1", start=start, now=today)
+    login("nurse")
+    with app.app_context():
+        visit_id = db.session.scalar(select(Visit.id).where(Visit.protocol_key == "infusion-1"))
+    [check] = assignments(app, visit_id=visit_id)
+    # The infusion is still "scheduled" when the window opens: no text goes out.
+    tick(check.opens_at + timedelta(minutes=5))
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Message).where(
+            Message.assignment_id == check.id)) == 0
+    # The nurse records it as given: the invitation is queued for the window.
+    response = client.post(f"/staff/visits/{visit_id}/status", data={"status": "done", "reason": "Given"})
+    assert response.status_code == 303
+    with app.app_context():
+        [invite] = db.session.scalars(select(Message).where(Message.assignment_id == check.id)).all()
+        assert invite.state == MessageState.PENDING and invite.template == "questionnaire_invite"
+    assert assignments(app, visit_id=visit_id)[0].state == AssignmentState.PENDING
+
+
+def test_an_after_infusion_check_for_an_infusion_never_recorded_is_withdrawn_not_missed(
+        app, make_participant, tick):
+    today = datetime.now(UTC)
+    start = (today + timedelta(days=14)).date()
+    make_participant("P-1", start=start, now=today)
+    with app.app_context():
+        visit_id = db.session.scalar(select(Visit.id).where(Visit.protocol_key == "infusion-1"))
+    [check] = assignments(app, visit_id=visit_id)
+    tick(check.closes_at + timedelta(minutes=1))
+    assert assignments(app, visit_id=visit_id)[0].state == AssignmentState.SUPERSEDED

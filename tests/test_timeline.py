@@ -289,7 +289,7 @@ def test_the_timeline_lists_visits_texts_answers_and_alerts_newest_first(client,
     text_at = events.index('class="event event-message"')
     visit_at = events.rindex('class="event event-visit"')
     assert alert_at < answers_at < text_at < visit_at
-    assert "Severe tiredness" in events and re.search(r'href="/staff/alerts/\d+"', events)
+    assert "Severe or very severe tiredness" in events and re.search(r'href="/staff/alerts/\d+"', events)
     assert "Weekly symptom check" in events and "Infusion dose 1" in events and "delivered" in events
     assert body not in page and "+8613800138001" not in events  # no text bodies or numbers
     assert page.count('role="img"') >= 8 + 1 + 4  # eight symptoms, the alert strip, four QoL sparklines

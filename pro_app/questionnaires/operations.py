@@ -25,7 +25,7 @@ from pro_app.questionnaires.schedule import infusion_window, plan_assignments, r
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
-from pro_app.visits.models import VisitKind, VisitStatus
+from pro_app.visits.models import Visit, VisitKind, VisitStatus
 
 #: Where the link goes in an invitation; the token is made when the text is sent.
 LINK = "{link}"
@@ -80,11 +80,27 @@ def _assignments(session, participant_id):
                                                     Assignment.state.in_(OPEN_ASSIGNMENT))).all()
 
 
+def _not_given(session, assignments):
+    """Return the ids of the visits, among these assignments', not (yet) recorded as given."""
+    visit_ids = {a.visit_id for a in assignments if a.visit_id is not None}
+    if not visit_ids:
+        return set()
+    return set(session.scalars(select(Visit.id).where(Visit.id.in_(visit_ids), Visit.status != VisitStatus.DONE)))
+
+
 def queue_invitations(session, assignments, protocol, instruments, *, now, key_suffix=""):
-    """Queue an invitation when each window opens and, the first time, a nudge before it closes."""
+    """Queue an invitation when each window opens and, the first time, a nudge before it closes.
+
+    An after-infusion questionnaire is invited only once its infusion is recorded as given: marking
+    the visit done queues it (see replan_for_visit), so a family is never asked about an infusion
+    that did not happen.
+    """
     nudge_before = timedelta(hours=protocol.nudge_before_close_hours)
     rows = []
+    held = _not_given(session, assignments)
     for a in assignments:
+        if a.visit_id in held:
+            continue
         contact, lang = a.contact, a.contact.language
         params = {"site": protocol.site_name[lang], "link": LINK,
                   "deadline": to_local(a.closes_at, contact.timezone).strftime("%m-%d %H:%M")}
@@ -103,7 +119,7 @@ def queue_invitations(session, assignments, protocol, instruments, *, now, key_s
 
 
 def replan_for_visit(session, visit, protocol, instruments, now):
-    """Move the after-infusion questionnaires of a changed infusion, or withdraw them."""
+    """Move the after-infusion questionnaires of a changed infusion, invite once it is given, or withdraw them."""
     assignments = session.scalars(select(Assignment).where(
         Assignment.visit_id == visit.id, Assignment.state == AssignmentState.PENDING)).all()
     entries = {e.instrument: e for e in protocol.questionnaires if e.kind == "after_infusion"}
@@ -112,8 +128,8 @@ def replan_for_visit(session, visit, protocol, instruments, now):
                         .values(state=MessageState.CANCELLED, state_reason="visit changed", updated_at=now)
                         .execution_options(synchronize_session=False))
         entry = entries.get(a.instrument_id)
-        if not visit.is_open or entry is None:
-            a.state, a.updated_at = AssignmentState.SUPERSEDED, now
+        if not (visit.is_open or visit.status == VisitStatus.DONE) or entry is None:
+            a.state, a.updated_at = AssignmentState.SUPERSEDED, now  # cancelled or missed: nothing to ask
             continue
         a.opens_at, a.closes_at = infusion_window(entry, visit.local_start.date(), a.contact.timezone)
         a.updated_at = now
@@ -123,7 +139,18 @@ def replan_for_visit(session, visit, protocol, instruments, now):
 
 
 def expire_windows(session, now):
-    """Close assignments whose window has passed (no answers are taken after it); return their ids."""
+    """Close assignments whose window has passed (no answers are taken after it); return their ids.
+
+    An after-infusion questionnaire whose infusion was never recorded as given is withdrawn
+    (superseded) instead: it was never asked, so it is not a missed questionnaire.
+    """
+    given = select(Visit.id).where(Visit.status == VisitStatus.DONE)
+    session.execute(
+        update(Assignment)
+        .where(Assignment.state == AssignmentState.PENDING, Assignment.closes_at <= now,
+               Assignment.visit_id.is_not(None), Assignment.visit_id.not_in(given))
+        .values(state=AssignmentState.SUPERSEDED, updated_at=now)
+        .execution_options(synchronize_session=False))
     return session.scalars(
         update(Assignment)
         .where(Assignment.state.in_(OPEN_ASSIGNMENT), Assignment.closes_at <= now)
