@@ -76,7 +76,7 @@ def parse(form, is_admin):
     elif dataset.admin_only and not is_admin:
         return dataset, None, {}, {"forbidden": True}
     fmt = form.get("format", "csv")
-    formats = dataset.formats + ((WIDE,) if dataset is not None and dataset.name == "responses" else ())
+    formats = () if dataset is None else dataset.formats + ((WIDE,) if dataset.name == "responses" else ())
     if fmt not in ds.FORMATS + (WIDE,):
         errors["format"] = _("Choose a format.")
     elif dataset is not None and fmt not in formats:
