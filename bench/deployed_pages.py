@@ -112,6 +112,43 @@ def drive(deployment, cookie, titles, total, clients):
     return elapsed, [x for xs in latencies for x in xs]
 
 
+def stack_pids(deployment):
+    """nginx's and gunicorn's masters and workers, and the deployment's PostgreSQL backends."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    groups = {}
+    for name in ("nginx", "gunicorn"):
+        root = deployment.processes[name].pid
+        groups[name] = {root}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == root:
+                    groups[name].add(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    url = make_url(deployment.admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        groups["PostgreSQL"] = {pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (deployment.database,))}
+    return groups
+
+
+def cpu_seconds(groups):
+    """{group: user and system CPU seconds its processes have used so far}."""
+    out = {}
+    for name, pids in groups.items():
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        out[name] = ticks / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def main(total=6000, clients=8):
     with tempfile.TemporaryDirectory(prefix="pro-bench-") as tmp, logs_to_devnull():
         work = Path(tmp)
@@ -127,7 +164,12 @@ def main(total=6000, clients=8):
             titles = [f"<h1>{s.title['zh-CN']}</h1>" for s in instrument.sections]
             cookie = start_session(deployment, token, instrument)
             drive(deployment, cookie, titles, min(total, 800), clients)  # warm every worker and connection
+            pids = stack_pids(deployment)
+            server_before, client_before = cpu_seconds(pids), time.process_time()
             seconds, latencies = drive(deployment, cookie, titles, total, clients)
+            server_cpu = {name: spent - server_before[name] for name, spent in cpu_seconds(pids).items()}
+            client_cpu = time.process_time() - client_before
+        load = os.getloadavg()[0]
     rate = len(latencies) / seconds
     latencies.sort()
     median = statistics.median(latencies) * 1000
@@ -136,6 +178,14 @@ def main(total=6000, clients=8):
     print(f"{'nginx TLS -> gunicorn 4 workers -> PostgreSQL, ' + str(clients) + ' clients':<56} {rate:8.1f} pages/s   "
           f"median {median:6.2f} ms   p95 {p95:6.2f} ms   n={len(latencies)}   "
           f"target >= {TARGET_RATE:.0f}/s: {verdict} ({rate / TARGET_RATE:.2f}x the target)", flush=True)
+    # The machine may be busy with other work: what the stack itself spent per page tells what
+    # two otherwise idle cores could serve.
+    n = len(latencies)
+    per_page = (sum(server_cpu.values()) + client_cpu) / n * 1000
+    parts = ", ".join(f"{name} {spent / n * 1000:.2f}" for name, spent in server_cpu.items())
+    print(f"{'CPU per page (ms)':<56} {per_page:8.2f} ms   ({parts}, load generator {client_cpu / n * 1000:.2f})"
+          f"   -> 2 idle cores: about {2000 / per_page:.0f} pages/s   "
+          f"(1-minute load average during the run: {load:.1f})", flush=True)
 
 
 if __name__ == "__main__":
