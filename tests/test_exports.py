@@ -11,6 +11,8 @@ from datetime import date, time, timedelta
 import pytest
 from conftest import NOW
 from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from pro_app import alerts
@@ -564,3 +566,17 @@ def test_exports_page_in_chinese(app, client, login):
     for text in ("数据导出", "导出内容", "格式", "筛选条件和选项", "下载", "最近的导出", "问卷依从性"):
         assert text in page, text
     assert '<html lang="zh-CN">' in page
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dataset=st.sampled_from(["responses", "visits", "contacts", "codebook", "", "x" * 300, "../etc"]),
+       fmt=st.sampled_from(["csv", "json", "fhir", "odm", "wide", "", "exe"]),
+       since=st.one_of(st.just(""), st.text(max_size=30), st.dates().map(str)),
+       participant=st.one_of(st.just(""), st.text(max_size=60)), excel=st.sampled_from(["", "1", "yes"]))
+def test_any_export_form_gets_a_page_never_an_error(app, client, login, dataset, fmt, since, participant, excel):
+    if not client.get("/staff/exports/").status_code == 200:
+        login("investigator")
+    response = client.post("/staff/exports/download", data={"dataset": dataset, "format": fmt, "since": since,
+                                                             "participant": participant, "excel": excel})
+    assert response.status_code in (200, 400, 403), response.status_code
+    response.get_data()  # a streamed download runs to its end
