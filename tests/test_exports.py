@@ -580,3 +580,16 @@ def test_any_export_form_gets_a_page_never_an_error(app, client, login, dataset,
                                                              "participant": participant, "excel": excel})
     assert response.status_code in (200, 400, 403), response.status_code
     response.get_data()  # a streamed download runs to its end
+
+
+def test_an_administrator_downloads_contacts_from_the_page(app, client, login, clock, make_participant):
+    make_participant("P-001", phone="+8613800138077")
+    login("admin")
+    assert "contacts" in client.get("/staff/exports/").get_data(as_text=True)
+    response = client.post("/staff/exports/download", data={"dataset": "contacts", "format": "csv"})
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["study_id"], r["phone"], r["role"]) for r in rows] == [("P-001", "+8613800138077", "patient")]
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export.downloaded")).one()
+        assert (event.actor, event.after["dataset"], event.after["rows"]) == ("staff:admin@example.org", "contacts", 1)
