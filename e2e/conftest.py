@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def deployment():
     with tempfile.TemporaryDirectory(prefix="pro-e2e-") as own:
         work = Path(os.environ.get("PRO_E2E_WORK") or own)
+        work.chmod(0o755)  # nginx's workers (www-data) read the static files of the venv inside
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         venv = os.environ.get("PRO_E2E_VENV")
         if not venv:
