@@ -1,6 +1,6 @@
 """What an export is asked for: the dataset, the format and the filters."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from pro_app.clock import local_to_utc
@@ -14,7 +14,6 @@ class Filters:
     participant: str | None = None
     unfinished: bool = False
     timezone: str = "Asia/Shanghai"
-    extra: dict = field(default_factory=dict)
 
     @property
     def since_utc(self) -> datetime | None:
