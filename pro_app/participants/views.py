@@ -98,9 +98,8 @@ def show(study_id, status_form=None, code=200):
         (month, list(visits))
         for month, visits in groupby(participant.visits, key=lambda v: v.local_start.strftime("%Y-%m"))
     ]
-    from pro_app.sms.views import phone_statuses
-
     from pro_app.questionnaires.models import Response
+    from pro_app.sms.views import phone_statuses
 
     status_form = status_form or StatusForm(status=participant.status.value)
     # Allergies as told at baseline (by the patient and/or a caregiver): a nurse triaging an

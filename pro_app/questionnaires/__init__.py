@@ -21,7 +21,7 @@ def instrument_folders(app):
 
 def init_app(app):
     """Load the instruments once and check that the protocol names only existing ones."""
-    from pro_app.questionnaires import cli, staff_views, views
+    from pro_app.questionnaires import cli, report_views, staff_views, views
 
     instruments = load_instruments(instrument_folders(app))
     protocol = app.extensions["pro_protocol"]
@@ -31,6 +31,7 @@ def init_app(app):
                                   f"no instrument {entry.instrument!r} in {', '.join(instrument_folders(app))}")
     app.extensions["pro_instruments"] = instruments
     app.add_template_global(wording, "wording")
+    report_views.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(staff_views.bp)
     app.cli.add_command(cli.questionnaires_cli)
