@@ -470,6 +470,35 @@ def test_an_undelivered_last_text_warns_and_sends_the_next_level_too(app, clock,
     assert "phone-warnings" not in text_of(staff_browser(app).get("/staff/alerts/"))
 
 
+def test_a_nurse_text_that_comes_back_undelivered_sends_the_alert_on_at_the_next_tick(
+        app, clock, staff, make_participant, fake_twilio, tick):
+    enrol(make_participant)
+    clock.now = AT
+    after = open_questionnaire(app, "P-001", "post-infusion", AT)
+    save(respondent(app, after, AT), 0, page(sections_of(app, after)[0], "worst"))
+    [alert] = all_alerts(app)
+    assert [(to, level_of(b)) for to, b in staff_texts(fake_twilio)] == [(NURSE, 0)]
+    fake_twilio.clear()
+    tick(AT + timedelta(seconds=30))
+    assert staff_texts(fake_twilio) == []  # delivered as far as anyone knows: the alert waits its 15 minutes
+
+    # The delivery report says the nurse's phone did not get it.
+    with app.app_context():
+        db.session.execute(update(Message).where(Message.to_phone == NURSE, Message.template == "staff_alert")
+                           .values(state=MessageState.UNDELIVERED, error_code=30003, updated_at=AT))
+        db.session.commit()
+    assert "alerts escalated 1" in tick(AT + timedelta(minutes=1))
+    assert [(to, level_of(b)) for to, b in staff_texts(fake_twilio)] == [(INVESTIGATOR, 1)]
+    moved = all_alerts(app)[0]
+    assert moved.escalation_level == 1 and moved.next_escalation_at == AT + timedelta(minutes=16)
+    tick(AT + timedelta(minutes=2))
+    assert len(staff_texts(fake_twilio)) == 1  # once
+    with app.app_context():
+        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.rerouted")).all()
+        assert event.entity_id == alert.id and event.after["from_level"] == 0 and event.after["to_level"] == 1
+    assert "the last text to the number was not delivered" in text_of(staff_browser(app).get("/staff/alerts/"))
+
+
 def test_the_worklist_says_so_when_nobody_on_call_has_a_phone(app, clock, make_staff):
     make_staff("nurse", NURSE_EMAIL, on_call=True)  # no phone
     make_staff("investigator", phone=INVESTIGATOR)

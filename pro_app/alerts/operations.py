@@ -1,12 +1,13 @@
 """Raising, escalating and closing alerts; callers own the transaction."""
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
 from pro_app.alerts.episodes import headline, joins, nurse_text_due, rises
 from pro_app.alerts.models import ACTIVE, Alert, AlertOccurrence, AlertState
-from pro_app.alerts.phones import BLOCKED, phone_problems
+from pro_app.alerts.phones import BLOCKED, FAILED_LAST, phone_problems
 from pro_app.alerts.rules import evaluate, missed_finding, missed_in_a_row, unreachable_finding
 from pro_app.audit.operations import SYSTEM, Actor, record
 from pro_app.clock import local_to_utc, to_local
@@ -276,8 +277,40 @@ def unreachable_contact(session, phone, reason, *, now, settings, public_url, pr
                        public_url=public_url, protocol=protocol)
 
 
+STAFF_ALERT_KEY = re.compile(r"alert:(\d+):(red|amber):l(\d+):s\d+")
+
+
+def reroute_undelivered(session, *, now, settings, public_url, protocol):
+    """Send an open alert to the next level at once when a text of its current level came back undelivered."""
+    failed = {}
+    for key in session.scalars(select(Message.dedupe_key).where(
+            Message.template == "staff_alert", Message.state.in_(FAILED_LAST),
+            Message.updated_at >= now - timedelta(days=1))):
+        found = STAFF_ALERT_KEY.fullmatch(key)
+        if found:
+            failed.setdefault(int(found[1]), set()).add((found[2], int(found[3])))
+    if not failed:
+        return 0
+    moved = 0
+    for alert in session.scalars(select(Alert).where(Alert.id.in_(list(failed)), Alert.state == AlertState.OPEN)
+                                 .order_by(Alert.id).with_for_update(skip_locked=True)):
+        level = alert.escalation_level
+        if (alert.severity, level) not in failed[alert.id] or level >= TOP_LEVEL:
+            continue  # already moved on since that text failed
+        record(session, actor=SYSTEM, action="alert.rerouted", entity="alert", entity_id=alert.id,
+               participant_id=alert.participant_id, now=now,
+               after={"from_level": level, "to_level": level + 1, "phones": "a text was not delivered"})
+        notify(session, alert, level + 1, now=now, public_url=public_url, protocol=protocol)
+        alert.next_escalation_at = next_escalation(alert.severity, now, settings, protocol.timezone)
+        moved += 1
+    session.flush()
+    return moved
+
+
 def escalate(session, *, now, settings, public_url, protocol):
     """Escalate every unacknowledged alert whose time has come; return how many escalated."""
+    # Undelivered texts first: those alerts should not wait for their 15 minutes.
+    rerouted = reroute_undelivered(session, now=now, settings=settings, public_url=public_url, protocol=protocol)
     due = session.scalars(
         select(Alert).where(Alert.state == AlertState.OPEN, Alert.next_escalation_at <= now)
         .order_by(Alert.next_escalation_at).with_for_update(skip_locked=True)
@@ -288,7 +321,7 @@ def escalate(session, *, now, settings, public_url, protocol):
         record(session, actor=SYSTEM, action="alert.escalated", entity="alert", entity_id=alert.id,
                participant_id=alert.participant_id, now=now, after={"level": alert.escalation_level})
     session.flush()
-    return len(due)
+    return len(due) + rerouted
 
 
 def _step(session, alert, staff, now, action, before, after, reason=None):
