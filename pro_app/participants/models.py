@@ -39,6 +39,8 @@ class Participant(Base):
     study_id: Mapped[str] = mapped_column(String(32), unique=True)
     start_date: Mapped[date]
     age: Mapped[int | None]
+    #: Optional; when known, turning 14 or 18 during the trial raises a re-consent task.
+    birth_date: Mapped[date | None]
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     status: Mapped[ParticipantStatus] = mapped_column(

@@ -3,7 +3,8 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pro_app.db import Base, StrEnum, value_enum
@@ -35,6 +36,20 @@ class StaffUser(UserMixin, Base):
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None]
+    #: The last time step a code was taken for: the same code never signs in twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    lock_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    #: Gets the text about a gap in the on-call rota (admins when no one is marked).
+    nurse_lead: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    invited_at: Mapped[datetime | None]
+
+    @property
+    def has_two_factor(self):
+        return self.totp_enrolled_at is not None
 
     @property
     def is_active(self):
@@ -59,3 +74,15 @@ class StaffSession(Base):
     revoked_at: Mapped[datetime | None]
     user_agent: Mapped[str | None] = mapped_column(String(200))
     ip_address: Mapped[str | None] = mapped_column(String(45))
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the authenticator app; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
