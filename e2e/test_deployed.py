@@ -243,8 +243,17 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
     # day 1 (the first infusion) is today from 18:00, else yesterday.
     start = local.date() if local.hour >= 18 else local.date() - timedelta(days=1)
     family = "+8613800000001"
-    deployment.run("participants", "pro-app", "participant", "add", "E2E-FEVER", "--start", start.isoformat(),
+    deployment.run("participants", "pro-app", "participant", "add", "E2E-RED", "--start", start.isoformat(),
                    "--tz", zone, "--lang", "en", "--phone", family)
+    # The after-infusion check is sent once a nurse records the infusion as given.
+    ((visit_id,),) = db_rows(deployment, "SELECT v.id FROM visits v JOIN participants p ON p.id = v.participant_id "
+                                         "WHERE p.study_id = 'E2E-RED' AND v.kind = 'infusion' AND v.dose_number = 1")
+    desk = Client(deployment)
+    assert desk.log_in(NURSE, PASSWORD)[0] == 303
+    token = desk.form_token(f"/staff/visits/{visit_id}")
+    status, _location, page = desk.request("POST", f"/staff/visits/{visit_id}/status",
+                                           {"csrf_token": token, "status": "done", "reason": "First infusion given."})
+    assert status == 303, main_text(page)
     link = invitation(deployment, family, "post-infusion")
 
     context = browser.new_context(**PHONE, locale="en-GB")
@@ -276,7 +285,9 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
         nurse_text = texts[-1]
         waited = nurse_text["received_at"] - tapped
         assert waited <= 2.0, f"the nurse's text reached the gateway {waited:.2f} s after the tap"
-        assert "E2E-FEVER" in nurse_text["body"] and "39" not in nurse_text["body"], nurse_text["body"]
+        body = nurse_text["body"]
+        assert "E2E-RED" in body and deployment.base + "/staff/alerts/" in body, body
+        assert not re.search(r"39\.0|°|fever|temperature|发热|体温", body, re.I), body  # never the answer
     finally:
         context.close()
 
@@ -289,7 +300,7 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(deployment.base + "/staff/alerts/")
-        row = page.locator("table.worklist tbody tr.alert-red").filter(has_text="E2E-FEVER")
+        row = page.locator("table.worklist tbody tr.alert-red").filter(has_text="E2E-RED")
         expect(row).to_have_count(1)
         shots(page, "nurse-worklist")
         row.locator("td").nth(2).get_by_role("link").click()
@@ -305,7 +316,7 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
         desk.close()
     states = db_rows(deployment, "SELECT a.state, a.severity FROM alerts a "
                                  "JOIN participants p ON p.id = a.participant_id "
-                                 "WHERE p.study_id = 'E2E-FEVER' AND a.severity = 'red'")
+                                 "WHERE p.study_id = 'E2E-RED' AND a.severity = 'red'")
     assert states == [("resolved", "red")], states
 
 
