@@ -601,3 +601,74 @@ def test_the_episode_migration_goes_down_and_up_keeping_each_occurrence_s_rule(s
     engine.dispose()
     # Before episodes every occurrence was of its alert's one rule: that is what the upgrade restores.
     assert [r.rule for r in rows] == ["post-infusion:fever", "post-infusion:fever"]
+
+
+# --- two respondents at once ---------------------------------------------------------------------
+
+def test_a_teen_and_a_parent_saving_red_pages_at_once_open_one_alert_and_one_nurse_text(scratch_db, tmp_path,
+                                                                                         clock):
+    import threading
+    from functools import partial
+
+    import requests
+    from test_double_taps import at_once
+    from werkzeug.serving import make_server
+
+    clock.now = AT
+    app = create_app({"TESTING": True, "SECRET_KEY": "episodes", "DATABASE_URL": scratch_db,
+                      "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "PUBLIC_URL": PUBLIC},
+                     instance_path=str(tmp_path))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        with app.test_request_context():
+            create_staff(db.session, NURSE_EMAIL, "nurse", PASSWORD, phone=NURSE, on_call=True,
+                         actor=Actor(label="test"), now=ENROLLED)
+            db.session.commit()
+        rounds = 5
+        for n in range(rounds):
+            study_id = f"P-T{n}"
+            with app.test_request_context():
+                enrolment, errors = check_enrolment({
+                    "study_id": study_id, "start": START.isoformat(), "tz": "Asia/Shanghai", "lang": "zh-CN",
+                    "age": "15", "phone": f"+86138001381{n:02d}",
+                    "caregivers": [{"phone": f"+86138001382{n:02d}", "name": "Mum", "lang": "zh-CN"}]})
+                assert not errors, errors
+                enrol_participant(db.session, enrolment, current_protocol(), current_instruments(),
+                                  actor=Actor(label="test"), now=ENROLLED, public_url=PUBLIC)
+                db.session.commit()
+                firsts = {}
+                for a in db.session.scalars(
+                        select(Assignment).join(Participant).where(Participant.study_id == study_id,
+                                                                   Assignment.instrument_id == "post-infusion")
+                        .order_by(Assignment.opens_at, Assignment.id)):
+                    firsts.setdefault(a.contact_id, a.id)
+                assert len(firsts) == 2, "the teen and the parent each answer the post-infusion check"
+                db.session.execute(update(Assignment).where(Assignment.id.in_(list(firsts.values()))).values(
+                    opens_at=AT - timedelta(minutes=1), closes_at=AT + timedelta(hours=6)))
+                tokens = [ops.new_link(db.session, a, AT) for a in firsts.values()]
+                db.session.commit()
+                first_page = page(current_instruments()["post-infusion"].sections[0], "worst")
+            phones = []
+            for token in tokens:
+                phone = requests.Session()
+                assert phone.post(f"{base}/q/{token}", allow_redirects=False, timeout=30).status_code == 303
+                phones.append(phone)
+            results = at_once(*[partial(phone.post, f"{base}/q/answer", data={"s": "0", **first_page},
+                                        allow_redirects=False, timeout=60) for phone in phones])
+            assert [(r.status_code, r.headers.get("Location")) for r in results] == [(303, "/q/advice")] * 2
+            with app.app_context():
+                alerts = db.session.scalars(select(Alert).join(Participant).where(Participant.study_id == study_id)
+                                            ).all()
+                assert len(alerts) == 1, f"round {n}: {len(alerts)} alerts"
+                texts = db.session.scalars(select(Message).where(Message.dedupe_key.like(f"alert:{alerts[0].id}:%"))
+                                           ).all()
+                assert [m.to_phone for m in texts] == [NURSE], f"round {n}"
+                assert set(db.session.scalars(select(AlertOccurrence.assignment_id)
+                                              .where(AlertOccurrence.alert_id == alerts[0].id))) == set(firsts.values())
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+        app.extensions["pro_db"]["engine"].dispose()
