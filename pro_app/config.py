@@ -45,6 +45,11 @@ class Defaults:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_RATE_LIMIT = "20 per minute;100 per hour"
     LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    #: Every staff member signs in with a second factor (TOTP); enrolment at the first login.
+    REQUIRE_2FA = True
+    #: Wrong passwords in a row that lock an account (15 min, doubling with each lock, a day at most).
+    LOGIN_LOCK_AFTER = 10
+    STAFF_INVITATION_DAYS = 7
     LINK_RATE_LIMIT = "30 per minute"
     LINK_ADDRESS_RATE_LIMIT = "600 per minute"
     BABEL_DEFAULT_LOCALE = "zh_CN"
@@ -66,6 +71,7 @@ def finalise(app):
     """Fill in settings that depend on the instance folder or on other settings."""
     config = app.config
     config["DEMO"] = _flag(config, "DEMO")
+    config["REQUIRE_2FA"] = _flag(config, "REQUIRE_2FA")
     config["TRUSTED_PROXIES"] = _count(config, "TRUSTED_PROXIES")
     for name in ("STAFF_IDLE_MINUTES", "STAFF_SESSION_HOURS", "DATABASE_STATEMENT_TIMEOUT_MS"):
         config[name] = _count(config, name)

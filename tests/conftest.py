@@ -91,6 +91,8 @@ def _config(url):
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "PUBLIC_URL": "http://localhost",
+        # Tests sign in with a password; the two-factor tests turn this on.
+        "REQUIRE_2FA": False,
     }
 
 

@@ -6,7 +6,7 @@ from pro_app.extensions import login_manager
 def init_app(app):
     from flask_babel import lazy_gettext as _l
 
-    from pro_app.staff import auth, cli, views
+    from pro_app.staff import auth, cli, signin_views, views  # noqa: F401 (signin_views adds routes)
 
     login_manager.init_app(app)
     login_manager.login_view = "staff.login"

@@ -11,15 +11,16 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from pro_app.audit.operations import SYSTEM, record
 from pro_app.clock import utcnow
 from pro_app.db import db, may_write
 from pro_app.staff import sessions
 from pro_app.staff.models import StaffUser
+from pro_app.staff.passwords import MIN_PASSWORD_LENGTH  # noqa: F401 (imported from here by older code)
 
 log = logging.getLogger(__name__)
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = hasher.hash("not a real password")
-MIN_PASSWORD_LENGTH = 12
 
 
 def hash_password(password):
@@ -39,6 +40,51 @@ def authenticate(session, email, password):
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def lock_minutes(locks_before, base=15, cap=24 * 60):
+    """Return how long an account's next lock lasts: doubling with each lock, a day at most."""
+    return min(base * 2 ** min(locks_before, 20), cap)
+
+
+def sign_in(session, email, password, *, now, lock_after=10):
+    """Check a password against the account lock; return (user, "ok" | "wrong" | "locked"); flush only.
+
+    Every `lock_after` wrong passwords in a row lock the account for a growing time (audited); a
+    locked account refuses even the right password until the lock ends.
+    """
+    user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        return user, "locked"
+    if authenticate(session, email, password) is not None:
+        # Failures are cleared only once the second factor is passed too (clear_failures).
+        return user, "ok"
+    if user is None or not user.active:
+        return None, "wrong"
+    return user, note_failure(session, user, now=now, lock_after=lock_after)
+
+
+def clear_failures(user):
+    """Forget wrong passwords and past locks after a complete sign-in."""
+    user.failed_logins = 0
+    user.lock_count = 0
+    user.locked_until = None
+
+
+def note_failure(session, user, *, now, lock_after=10):
+    """Count a wrong password or code against the account; return "locked" or "wrong"; flush only."""
+    user.failed_logins += 1
+    if user.failed_logins >= lock_after:
+        minutes = lock_minutes(user.lock_count)
+        user.locked_until = now + timedelta(minutes=minutes)
+        user.lock_count += 1
+        user.failed_logins = 0
+        record(session, actor=SYSTEM, action="staff.locked", entity="staff_user", entity_id=user.id, now=now,
+               after={"locked_until": user.locked_until.isoformat(), "minutes": minutes, "lock": user.lock_count})
+        session.flush()
+        return "locked"
+    session.flush()
+    return "wrong"
 
 
 def verify_password(user, password):

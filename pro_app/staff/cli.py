@@ -9,7 +9,8 @@ from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.validation import normalise_phone
-from pro_app.staff.auth import MIN_PASSWORD_LENGTH, hash_password
+from pro_app.staff.auth import hash_password
+from pro_app.staff.passwords import password_problem
 from pro_app.staff.models import StaffRole, StaffUser
 from pro_app.staff.sessions import revoke_all
 
@@ -46,8 +47,7 @@ def create_command(email, role, phone, on_call, lang, password):
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
     if db.session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email.lower())):
         raise click.ClickException(f"a staff account for {email} already exists")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    _check_password(password, email)
     if phone:
         with force_locale("en"):
             try:
@@ -80,6 +80,13 @@ def deactivate_staff(session, user, *, actor, now):
     return ended
 
 
+def _check_password(password, email):
+    with force_locale("en"):
+        problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException(f"refused: {problem}")
+
+
 def _account(email):
     user = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
     if user is None:
@@ -93,8 +100,7 @@ def _account(email):
 def password_command(email, password):
     """Set a staff member's password (asked twice); every session of the account ends."""
     user = _account(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    _check_password(password, user.email)
     ended = change_password(db.session, user, password, actor=Actor.command_line(), now=utcnow())
     db.session.commit()
     click.echo(f"password changed for {user.email}; {ended} session(s) ended")
