@@ -10,8 +10,8 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.validation import normalise_phone
 from pro_app.staff.auth import hash_password
-from pro_app.staff.passwords import password_problem
 from pro_app.staff.models import StaffRole, StaffUser
+from pro_app.staff.passwords import password_problem
 from pro_app.staff.sessions import revoke_all
 
 
