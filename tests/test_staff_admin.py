@@ -44,5 +44,6 @@ def test_admin_invites_changes_resets_and_deactivates(app, client, login, make_s
     me = _staff(app, "admin@example.org")
     assert client.post(f"/staff/admin/{me.id}/role", data={"role": "nurse"}).status_code == 400
     with app.app_context():
-        actions = set(db.session.scalars(select(AuditEvent.action).where(AuditEvent.actor == "staff:admin@example.org")))
+        actions = set(db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor == "staff:admin@example.org")))
     assert {"staff.invited", "staff.role_changed", "staff.two_factor_reset", "staff.deactivated"} <= actions

@@ -5,16 +5,15 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from conftest import NOW, PASSWORD
 from sqlalchemy import select
 
-from conftest import NOW, PASSWORD
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
 from pro_app.db import db
 from pro_app.staff.auth import lock_minutes
 from pro_app.staff.models import StaffUser
 from pro_app.staff.passwords import password_problem
-
 
 
 @pytest.fixture
