@@ -165,9 +165,11 @@ def study(app, make_participant, make_staff, client, tick):
 
 
 def send(c, method, path, query, form):
-    if method == "GET":
-        return c.get(path, query_string=query)
-    return c.post(path, query_string=query, data=form)
+    """Send one request and read its whole body (a streamed export ends its transaction only then)."""
+    response = c.open(path, method=method, query_string=query, data=form if method == "POST" else None)
+    response.get_data()
+    response.close()
+    return response
 
 
 def check(app, c, request):
