@@ -35,14 +35,16 @@ def phone_problems(session, phones):
     return problems
 
 
-def on_call_watch(session):
+def on_call_watch(session, on_call=None):
     """Return the on-call staff whose phone is a problem, and whether anyone on call can be texted.
 
+    `on_call` is who is on call now (default: the active accounts marked on call). Returns
     {"problems": [(staff, reason), ...], "nobody_reachable": bool}; a reason is "no phone",
     "opted out", "unreachable" or "undelivered".
     """
-    on_call = session.scalars(select(StaffUser).where(StaffUser.active.is_(True), StaffUser.on_call.is_(True))
-                              .order_by(StaffUser.id)).all()
+    if on_call is None:
+        on_call = session.scalars(select(StaffUser).where(StaffUser.active.is_(True), StaffUser.on_call.is_(True))
+                                  .order_by(StaffUser.id)).all()
     problems = phone_problems(session, [s.phone for s in on_call])
     found = [(s, "no phone" if not s.phone else problems[s.phone]) for s in on_call
              if not s.phone or s.phone in problems]
