@@ -72,8 +72,8 @@ def staff(make_staff):
 def _calm(item):
     if item.type == "yesno":
         return "no"
-    if item.type == "single":
-        return str(min(v for v, _label in item.choices))
+    if item.type in ("single", "multiple"):
+        return str(min(v for v, _label in item.choices))  # a checklist's first choice is "none of these"
     if item.type == "rating":
         return str(int(item.min))
     if item.type == "number" and item.required:
@@ -82,7 +82,7 @@ def _calm(item):
         return "2026-03-01"
     if item.type == "text" and item.required:
         return "-"
-    return None  # optional: left empty; a required checklist has no calm answer here
+    return None  # optional: left empty
 
 
 def _worst(item):
