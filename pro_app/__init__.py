@@ -67,6 +67,7 @@ def create_app(test_config=None, instance_path=None):
         health,
         i18n,
         inputs,
+        oncall,
         participants,
         protocol,
         questionnaires,
@@ -92,6 +93,7 @@ def create_app(test_config=None, instance_path=None):
     participants.init_app(app)
     visits.init_app(app)
     audit.init_app(app)
+    oncall.init_app(app)
     alerts.init_app(app)
     exports.init_app(app)
     reminders.init_app(app)

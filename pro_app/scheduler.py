@@ -28,6 +28,7 @@ def run_tick(now):
     """Run every due piece of work once as of `now`; return a one-line summary."""
     from pro_app import alerts
     from pro_app.alerts.operations import escalate, missed_questionnaires
+    from pro_app.oncall.operations import warn_of_gap
     from pro_app.questionnaires.operations import expire_windows
     from pro_app.sms.dispatch import dispatch
 
@@ -36,6 +37,7 @@ def run_tick(now):
     expired = expire_windows(db.session, now)
     missed_questionnaires(db.session, expired, now=now, **context)
     escalated = escalate(db.session, now=now, **context)
+    warn_of_gap(db.session, now, protocol=context["protocol"], public_url=context["public_url"])
     db.session.commit()
     summary = dispatch(
         db.session, gateway(), now=now,

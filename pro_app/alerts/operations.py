@@ -11,6 +11,7 @@ from pro_app.alerts.phones import BLOCKED, FAILED_LAST, phone_problems
 from pro_app.alerts.rules import evaluate, missed_finding, missed_in_a_row, unreachable_finding
 from pro_app.audit.operations import SYSTEM, Actor, record
 from pro_app.clock import local_to_utc, to_local
+from pro_app.oncall.operations import on_call_at
 from pro_app.participants.models import Contact, Participant
 from pro_app.questionnaires.models import Assignment, AssignmentState, Response
 from pro_app.reminders.operations import enqueue, message_row
@@ -40,17 +41,22 @@ def next_escalation(severity, since, settings, tz):
 TOP_LEVEL = 2
 
 
-def recipients(session, level):
-    """Return who is texted: the on-call nurses first, then investigators, then everyone responsible."""
+def recipients(session, level, now=None):
+    """Return who is texted: the on-call nurses first, then investigators, then everyone responsible.
+
+    On call means on the rota's shift at `now`; with no one on shift, the accounts marked on call.
+    """
     staff = session.scalars(select(StaffUser).where(StaffUser.active.is_(True), StaffUser.phone.is_not(None))
                             .order_by(StaffUser.id)).all()
-    on_call = [s for s in staff if s.on_call]
+    on_shift = on_call_at(session, now) if now is not None else []
+    on_call = on_shift or [s for s in staff if s.on_call]
     investigators = [s for s in staff if s.role == StaffRole.INVESTIGATOR]
     if level == 0:
         return on_call or investigators
     if level == 1:
         return investigators or on_call
-    return [s for s in staff if s.on_call or s.role in (StaffRole.INVESTIGATOR, StaffRole.ADMIN)]
+    on_call_ids = {s.id for s in on_call}
+    return [s for s in staff if s.id in on_call_ids or s.role in (StaffRole.INVESTIGATOR, StaffRole.ADMIN)]
 
 
 def notify(session, alert, level, *, now, public_url, protocol, due=None):
@@ -63,7 +69,7 @@ def notify(session, alert, level, *, now, public_url, protocol, due=None):
     keys, rows, texted = [], [], set()
     due = due or now
     while True:
-        people = recipients(session, level)
+        people = recipients(session, level, now)
         problems = phone_problems(session, [p.phone for p in people])
         for person in people:
             if person.id in texted or problems.get(person.phone) in BLOCKED:

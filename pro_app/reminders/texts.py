@@ -36,6 +36,11 @@ TEXTS = {
         "zh-CN": "【{site}】短信通道 {route} 已停止（{code}），该通道的短信正在等待发送。请查看 {url}",
         "en": "{site}: text route {route} stopped ({code}); its texts are waiting. See {url}",
     },
+    "staff_rota_gap": {
+        "zh-CN": "【{site}】值班表在未来24小时内有空档，届时红色警报无人值守。请查看 {url}",
+        "en": "{site}: the on-call rota has a gap in the next 24 hours; red alerts would reach no one on call. "
+              "See {url}",
+    },
     "reply_help": {
         "zh-CN": "【{site}】如有疑问请致电研究团队：{phone}。紧急情况请立即前往急诊。回复 退订 或 STOP 停止接收短信。",
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "

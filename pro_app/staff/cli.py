@@ -21,16 +21,17 @@ def staff_cli():
 
 
 def create_staff(session, email, role, password, *, phone=None, on_call=False, language="zh-CN",
-                 actor, now):
+                 nurse_lead=False, actor, now):
     """Store a new staff account; flush, don't commit."""
     user = StaffUser(
         email=email.strip().lower(), password_hash=hash_password(password), role=StaffRole(role),
-        phone=phone, on_call=on_call, language=language, created_at=now,
+        phone=phone, on_call=on_call, language=language, nurse_lead=nurse_lead, created_at=now,
     )
     session.add(user)
     session.flush()
     record(session, actor=actor, action="staff.created", entity="staff_user", entity_id=user.id,
-           now=now, after={"email": user.email, "role": user.role.value, "on_call": on_call})
+           now=now, after={"email": user.email, "role": user.role.value, "on_call": on_call,
+                           "nurse_lead": nurse_lead})
     return user
 
 
@@ -38,10 +39,11 @@ def create_staff(session, email, role, password, *, phone=None, on_call=False, l
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice([r.value for r in StaffRole]))
 @click.option("--phone", help="Mobile number in E.164 form, for alert SMS.")
-@click.option("--on-call", is_flag=True, help="Receives red-alert SMS.")
+@click.option("--on-call", is_flag=True, help="Receives red-alert SMS when no one is on the rota's shift.")
+@click.option("--nurse-lead", is_flag=True, help="Is texted about gaps in the on-call rota.")
 @click.option("--lang", default="zh-CN", type=click.Choice(["zh-CN", "en"]))
 @click.password_option(prompt="Password", confirmation_prompt="Repeat the password")
-def create_command(email, role, phone, on_call, lang, password):
+def create_command(email, role, phone, on_call, nurse_lead, lang, password):
     """Create a staff account (the password is asked twice)."""
     if "@" not in email or len(email) > 254:
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
@@ -55,7 +57,7 @@ def create_command(email, role, phone, on_call, lang, password):
             except ValueError as exc:
                 raise click.BadParameter(str(exc.args[0]), param_hint="--phone") from None
     user = create_staff(db.session, email, role, password, phone=phone, on_call=on_call,
-                        language=lang, actor=Actor.command_line(), now=utcnow())
+                        language=lang, nurse_lead=nurse_lead, actor=Actor.command_line(), now=utcnow())
     db.session.commit()
     click.echo(f"created {user.role.value} {user.email}")
 
