@@ -71,6 +71,7 @@ def server(scratch_db, tmp_path, clock):
     app = create_app({
         "TESTING": True, "SECRET_KEY": "double-tap", "DATABASE_URL": scratch_db, "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False, "PUBLIC_URL": "http://localhost", "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "REQUIRE_2FA": False,
     }, instance_path=str(tmp_path))
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
