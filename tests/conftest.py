@@ -22,6 +22,9 @@ from pro_app.questionnaires import current_instruments
 from pro_app.staff.cli import create_staff
 
 PG_URL = os.environ.get("PRO_TEST_DATABASE_URL")
+# Apps the tests build themselves (browsers, real servers, child processes) sign staff in with a
+# password alone; the two-factor tests turn PRO_REQUIRE_2FA back on in their own config.
+os.environ.setdefault("PRO_REQUIRE_2FA", "0")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

@@ -128,3 +128,14 @@ def test_invitation_is_single_use_and_refuses_a_common_password(app, client, clo
     assert client.post(url, data={"new": PASSWORD, "repeat": PASSWORD}).status_code == 303
     assert client.get(url).status_code == 404
     assert client.get("/staff/invitation/not-a-token").status_code == 404
+
+
+def test_two_factor_is_required_by_default(monkeypatch, tmp_path):
+    from pro_app import create_app
+
+    monkeypatch.delenv("PRO_REQUIRE_2FA", raising=False)
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite://"}, instance_path=str(tmp_path))
+    assert app.config["REQUIRE_2FA"] is True
+    monkeypatch.setenv("PRO_REQUIRE_2FA", "off")
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite://"}, instance_path=str(tmp_path))
+    assert app.config["REQUIRE_2FA"] is False
