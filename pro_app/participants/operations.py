@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import record
+from pro_app.consent.operations import record_enrolment_consents
 from pro_app.participants.models import Contact, ContactRole, Participant
 from pro_app.protocol.planner import plan_schedule
 from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
@@ -50,6 +51,7 @@ def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):
         study_id=enrolment.study_id,
         start_date=enrolment.start,
         age=enrolment.age,
+        birth_date=enrolment.birth_date,
         language=enrolment.language,
         timezone=enrolment.timezone,
         created_at=now,
@@ -74,6 +76,7 @@ def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):
             session.flush()
     except IntegrityError:
         raise DuplicateStudyId(enrolment.study_id) from None
+    record_enrolment_consents(session, participant, enrolment, actor=actor, now=now)
     record(
         session, actor=actor, action="participant.enrolled", entity="participant",
         entity_id=participant.id, participant_id=participant.id, now=now,
@@ -83,7 +86,9 @@ def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):
             "timezone": participant.timezone,
             "language": participant.language,
             "age": participant.age,
-            "contacts": [{"role": c.role.value, "language": c.language} for c in participant.contacts],
+            "contacts": [{"role": c.role.value, "language": c.language, "texts": c.consent_at is not None,
+                          "questionnaires": c.receives_questionnaires} for c in participant.contacts],
+            "consent_version": enrolment.consent_version,
             "visits": len(participant.visits),
             "protocol": protocol.name,
         },

@@ -21,6 +21,8 @@ class CaregiverInput:
     language: str
     name: str | None
     timezone: str
+    texts: bool = True  # consent to study texts
+    questionnaires: bool = True  # consent to questionnaires
 
 
 @dataclass
@@ -34,6 +36,15 @@ class Enrolment:
     age: int | None
     phone: str | None
     caregivers: list[CaregiverInput] = field(default_factory=list)
+    birth_date: date | None = None
+    #: The consents taken at enrolment: the patient's own texts and questionnaires, the separate
+    #: health-data consent, a guardian's (under 14) and the child's assent (8 to 17).
+    texts: bool = True
+    questionnaires: bool = True
+    health_data: bool = True
+    guardian: bool = False
+    assent: bool = False
+    consent_version: str = "1.0"
 
 
 def normalise_phone(text):
@@ -60,8 +71,12 @@ def parse_date(text):
         raise ValueError(_l("%(value)s is not a date (use YYYY-MM-DD).", value=text)) from None
 
 
-def check_enrolment(raw):
-    """Validate raw enrolment fields; return (Enrolment or None, {field: message})."""
+def check_enrolment(raw, default_version="1.0"):
+    """Validate raw enrolment fields; return (Enrolment or None, {field: message}).
+
+    Consent fields (texts, questionnaires, health_data, guardian, assent, and per caregiver texts
+    and questionnaires) left empty count as given: enrolment records the signed consent form.
+    """
     errors = {}
 
     def take(name, parse):
@@ -85,6 +100,14 @@ def check_enrolment(raw):
     if lang not in LANGUAGES:
         errors["lang"] = _l("Choose zh-CN or en.")
     age = take("age", _parse_age)
+    birth_date = take("birth_date", lambda v: parse_date(v) if (str(v or "")).strip() else None)
+    if birth_date is not None and start is not None:
+        if not date(start.year - 120, 1, 1) <= birth_date <= start:
+            errors["birth_date"] = _l("Give a date of birth before day 1.")
+        elif age is None and "age" not in errors:
+            age = years_between(birth_date, start)
+        elif age is not None and abs(years_between(birth_date, start) - age) > 1:
+            errors["age"] = _l("The age does not fit the date of birth.")
     phone = take("phone", lambda v: normalise_phone(v) if (v or "").strip() else None)
 
     caregivers = []
@@ -123,9 +146,50 @@ def check_enrolment(raw):
     if "age" not in errors and age_group(age) == "child" and phone:
         errors["phone"] = _l("Children under 7 are reached through their caregivers; leave the patient phone empty.")
 
+    consent = {name: take(name, _yes_no) for name in ("texts", "questionnaires", "health_data", "guardian", "assent")}
+    version = str(raw.get("consent_version") or "").strip() or default_version
+    if len(version) > 40:
+        errors["consent_version"] = _l("Keep the consent document version under 40 characters.")
+    if consent["health_data"] is False:
+        errors["health_data"] = _l("Health data can only be collected with the separate consent to its processing.")
+    if "age" not in errors and age is not None and age < 14 and consent["guardian"] is False:
+        errors["guardian"] = _l("A child under 14 takes part only with a guardian's consent.")
+    if "age" not in errors and age is not None and 8 <= age < 18 and consent["assent"] is False:
+        errors["assent"] = _l("A child from 8 takes part only with their own assent.")
+    for i, cg in enumerate(raw.get("caregivers") or []):
+        for name in ("texts", "questionnaires"):
+            try:
+                value = _yes_no(cg.get(name))
+            except ValueError as exc:
+                errors[f"caregivers-{i}-{name}"] = exc.args[0]
+                continue
+            # caregivers holds only the rows that had a phone or a name, in order.
+            index = sum(1 for c in (raw.get("caregivers") or [])[:i]
+                        if any((c.get(k) or "").strip() for k in ("phone", "name")))
+            if index < len(caregivers) and value is False:
+                setattr(caregivers[index], name, False)
+
     if errors:
         return None, errors
-    return Enrolment(study_id, start, tz, lang, age, phone, caregivers), {}
+    return Enrolment(study_id, start, tz, lang, age, phone, caregivers, birth_date=birth_date,
+                     texts=consent["texts"] is not False, questionnaires=consent["questionnaires"] is not False,
+                     health_data=True, guardian=age is not None and age < 14, assent=age is not None and 8 <= age < 18,
+                     consent_version=version), {}
+
+
+def years_between(born, day):
+    """Return someone's age in whole years on a day."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _yes_no(value):
+    """Read a consent answer: empty means given (recorded by whoever enrols), yes/no otherwise."""
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("", "yes", "y", "1", "true", "on", "是"):
+        return None if text == "" else True
+    if text in ("no", "n", "0", "false", "off", "否"):
+        return False
+    raise ValueError(_l("%(value)s is not yes or no.", value=value))
 
 
 def _parse_age(value):

@@ -1,0 +1,106 @@
+"""Consent records: nothing goes to a contact without consent to texts; withdrawals take effect at once."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from conftest import NOW
+from pro_app.audit.models import AuditEvent
+from pro_app.audit.operations import Actor
+from pro_app.consent.models import Consent
+from pro_app.consent.operations import withdraw
+from pro_app.db import db
+from pro_app.participants.models import Contact, Participant, ParticipantStatus
+from pro_app.participants.validation import check_enrolment
+from pro_app.questionnaires.models import OPEN_ASSIGNMENT, Assignment, AssignmentState
+from pro_app.sms.models import Message, MessageState
+
+MUM, DAD, TEEN = "+8613800138501", "+8613800138502", "+8613800138503"
+
+
+def _participant(study_id="P-001"):
+    return db.session.scalar(select(Participant).where(Participant.study_id == study_id))
+
+
+def _messages(phone):
+    return db.session.scalars(select(Message).where(Message.to_phone == phone)).all()
+
+
+def test_a_contact_without_consent_to_texts_gets_nothing_not_even_the_welcome(app, make_participant, tick):
+    make_participant("P-001", age="15", phone=TEEN, caregivers=[
+        {"phone": MUM, "lang": "zh-CN", "name": "mother"},
+        {"phone": DAD, "lang": "zh-CN", "name": "father", "texts": "no"},
+    ])
+    tick(NOW)
+    with app.app_context():
+        assert _messages(DAD) == []
+        assert any(m.template == "welcome" for m in _messages(MUM))
+        p = _participant()
+        kinds = sorted((c.kind, c.contact_id is None) for c in db.session.scalars(
+            select(Consent).where(Consent.participant_id == p.id)))
+        dad = db.session.scalar(select(Contact).where(Contact.phone == DAD))
+        assert dad.consent_at is None and dad.receives_questionnaires
+        assert ("health_data", True) in kinds and ("assent", True) in kinds and ("guardian", False) not in kinds
+        assert [c.kind for c in db.session.scalars(select(Consent).where(Consent.contact_id == dad.id))] == [
+            "questionnaires"]
+        enrolled = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "participant.enrolled"))
+        assert {"role": "caregiver", "language": "zh-CN", "texts": False, "questionnaires": True} in \
+            enrolled.after["contacts"]
+
+
+def test_withdrawing_questionnaires_closes_open_windows_at_once_and_keeps_texts(app, make_participant):
+    make_participant("P-001", phone=TEEN, start=date(2026, 3, 2))
+    later = NOW + timedelta(days=1)
+    with app.app_context():
+        p = _participant()
+        assert db.session.scalars(select(Assignment).where(Assignment.participant_id == p.id,
+                                                           Assignment.state.in_(OPEN_ASSIGNMENT))).all()
+        effect = withdraw(db.session, p, "questionnaires", reason="family asked", actor=Actor(label="test"), now=later)
+        db.session.commit()
+        assert effect["windows_closed"] > 0
+        states = set(db.session.scalars(select(Assignment.state).where(Assignment.participant_id == p.id)))
+        assert not states & set(OPEN_ASSIGNMENT) and AssignmentState.SUPERSEDED in states
+        pending = [m for m in _messages(TEEN) if m.state == MessageState.PENDING]
+        assert pending and all(m.template != "questionnaire_invite" for m in pending)  # visit reminders stay
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.withdrawn.questionnaires"))
+        assert event.reason == "family asked" and event.after["windows_closed"] == effect["windows_closed"]
+        assert db.session.scalar(select(Consent).where(Consent.kind == "questionnaires")).withdrawn_at == later
+
+
+def test_withdrawing_texts_cancels_pending_texts_and_the_study_stops_everything(app, make_participant):
+    make_participant("P-001", phone=TEEN)
+    with app.app_context():
+        p = _participant()
+        withdraw(db.session, p, "texts", reason="no more texts", actor=Actor(label="test"), now=NOW)
+        db.session.commit()
+        assert {m.state for m in _messages(TEEN)} == {MessageState.CANCELLED}
+        withdraw(db.session, p, "study", reason="left the study", actor=Actor(label="test"), now=NOW)
+        db.session.commit()
+        assert p.status == ParticipantStatus.WITHDRAWN
+        assert not db.session.scalars(select(Assignment).where(Assignment.state.in_(OPEN_ASSIGNMENT))).all()
+        with pytest.raises(ValueError):
+            withdraw(db.session, p, "texts", reason=" ", actor=Actor(label="test"), now=NOW)
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"age": "10", "guardian": "no"}, "guardian"),
+    ({"age": "9", "assent": "no"}, "assent"),
+    ({"health_data": "no"}, "health_data"),
+    ({"texts": "maybe"}, "texts"),
+    ({"birth_date": "2030-01-01"}, "birth_date"),
+])
+def test_enrolment_refuses_missing_consents(app, raw, field):
+    base = {"study_id": "P-009", "start": "2026-03-02", "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "",
+            "phone": "", "caregivers": [{"phone": MUM, "lang": "zh-CN"}]}
+    with app.test_request_context():
+        enrolment, errors = check_enrolment({**base, **raw})
+    assert enrolment is None and field in errors
+
+
+def test_a_date_of_birth_gives_the_age(app):
+    raw = {"study_id": "P-009", "start": "2026-03-02", "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "",
+           "phone": "", "birth_date": "2012-04-01", "caregivers": [{"phone": MUM, "lang": "zh-CN"}]}
+    with app.test_request_context():
+        enrolment, errors = check_enrolment(raw)
+    assert not errors and enrolment.age == 13 and enrolment.guardian and enrolment.assent
