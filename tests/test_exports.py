@@ -408,7 +408,8 @@ def test_visits_and_messages_exports(app, runner, clock, make_participant):
 def test_exports_page_is_for_investigators_admins_and_monitors(app, client, login, clock):
     login("nurse")
     assert client.get("/staff/exports/").status_code == 403
-    assert client.post("/staff/exports/download", data={"dataset": "responses", "format": "csv"}).status_code == 403
+    refused = client.get("/staff/exports/download", query_string={"dataset": "responses", "format": "csv"})
+    assert refused.status_code == 403
 
 
 def answer_one(app, instrument_id="post-infusion", extra=None):
@@ -430,7 +431,7 @@ def test_monitor_downloads_and_the_download_is_audited(app, client, login, clock
     page = client.get("/staff/exports/")
     assert page.status_code == 200 and "compliance" in page.get_data(as_text=True)
     assert "contacts" not in page.get_data(as_text=True)
-    response = client.post("/staff/exports/download", data={"dataset": "compliance", "format": "csv",
+    response = client.get("/staff/exports/download", query_string={"dataset": "compliance", "format": "csv",
                                                              "excel": "1"})
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -444,7 +445,8 @@ def test_monitor_downloads_and_the_download_is_audited(app, client, login, clock
                                "via": "exports page", "excel": True}
     assert "compliance" in client.get("/staff/exports/").get_data(as_text=True)  # listed under recent exports
     # Contacts are for administrators only, whatever the form says.
-    assert client.post("/staff/exports/download", data={"dataset": "contacts", "format": "csv"}).status_code == 403
+    contacts = client.get("/staff/exports/download", query_string={"dataset": "contacts", "format": "csv"})
+    assert contacts.status_code == 403
 
 
 def test_bad_export_requests_get_a_clear_400(app, client, login, clock):
@@ -453,7 +455,7 @@ def test_bad_export_requests_get_a_clear_400(app, client, login, clock):
                           ({"dataset": "visits", "format": "odm"}, "This data has no ODM format"),
                           ({"dataset": "visits", "format": "csv", "since": "2026-13-45"}, "Enter a date"),
                           ({"dataset": "visits", "format": "csv", "participant": "NOBODY"}, "No participant")]:
-        response = client.post("/staff/exports/download", data=data)
+        response = client.get("/staff/exports/download", query_string=data)
         assert response.status_code == 400, data
         assert message in response.get_data(as_text=True)
 
@@ -462,12 +464,12 @@ def test_fhir_and_odm_download_from_the_page(app, client, login, clock, make_par
     make_participant("P-001")
     answer_one(app)
     login("admin")
-    fhir = client.post("/staff/exports/download", data={"dataset": "responses", "format": "fhir"})
+    fhir = client.get("/staff/exports/download", query_string={"dataset": "responses", "format": "fhir"})
     assert fhir.status_code == 200 and fhir.mimetype == "application/fhir+ndjson"
     lines = fhir.get_data(as_text=True).splitlines()
     assert [json.loads(line)["resourceType"] for line in lines].count("QuestionnaireResponse") == 1
     assert all(get_fhir_model_class(json.loads(line)["resourceType"]).model_validate_json(line) for line in lines)
-    odm = client.post("/staff/exports/download", data={"dataset": "codebook", "format": "odm"})
+    odm = client.get("/staff/exports/download", query_string={"dataset": "codebook", "format": "odm"})
     assert odm.status_code == 200 and b"<MetaDataVersion" in odm.get_data()
 
 
@@ -546,14 +548,15 @@ def test_wide_tables_download_as_a_zip_from_the_page(app, client, login, clock, 
     make_participant("P-001")
     answer_one(app)
     login("investigator")
-    response = client.post("/staff/exports/download", data={"dataset": "responses", "format": "wide", "excel": "1"})
+    response = client.get("/staff/exports/download",
+                          query_string={"dataset": "responses", "format": "wide", "excel": "1"})
     assert response.status_code == 200 and response.mimetype == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.get_data())) as archive:
         (name,) = archive.namelist()
         text = archive.read(name).decode("utf-8")
     assert name.startswith("post-infusion-") and text.startswith("\ufeffstudy_id,")
     assert len(list(csv.DictReader(io.StringIO(text[1:])))) == 1
-    refused = client.post("/staff/exports/download", data={"dataset": "visits", "format": "wide"})
+    refused = client.get("/staff/exports/download", query_string={"dataset": "visits", "format": "wide"})
     assert refused.status_code == 400
     with app.app_context():
         event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export.downloaded")).one()
@@ -576,7 +579,7 @@ def test_exports_page_in_chinese(app, client, login):
 def test_any_export_form_gets_a_page_never_an_error(app, client, login, dataset, fmt, since, participant, excel):
     if not client.get("/staff/exports/").status_code == 200:
         login("investigator")
-    response = client.post("/staff/exports/download", data={"dataset": dataset, "format": fmt, "since": since,
+    response = client.get("/staff/exports/download", query_string={"dataset": dataset, "format": fmt, "since": since,
                                                              "participant": participant, "excel": excel})
     assert response.status_code in (200, 400, 403), response.status_code
     response.get_data()  # a streamed download runs to its end
@@ -586,7 +589,7 @@ def test_an_administrator_downloads_contacts_from_the_page(app, client, login, c
     make_participant("P-001", phone="+8613800138077")
     login("admin")
     assert "contacts" in client.get("/staff/exports/").get_data(as_text=True)
-    response = client.post("/staff/exports/download", data={"dataset": "contacts", "format": "csv"})
+    response = client.get("/staff/exports/download", query_string={"dataset": "contacts", "format": "csv"})
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(r["study_id"], r["phone"], r["role"]) for r in rows] == [("P-001", "+8613800138077", "patient")]

@@ -98,14 +98,16 @@ def parse(form, is_admin):
     return dataset, fmt, options, errors
 
 
-@bp.post("/download")
+# A GET: a download reads study data and changes none (monitors may take it); the audit event
+# that records it is written once the file has gone out.
+@bp.get("/download")
 @staff_required(*EXPORT_ROLES)
 def download():
-    dataset, fmt, options, errors = parse(request.form, current_user.role == StaffRole.ADMIN)
+    dataset, fmt, options, errors = parse(request.args, current_user.role == StaffRole.ADMIN)
     if errors.get("forbidden"):
         return render_error(403)
     if errors:
-        values = {"dataset": dataset.name if dataset else "", "format": fmt, **{k: request.form.get(k, "")
+        values = {"dataset": dataset.name if dataset else "", "format": fmt, **{k: request.args.get(k, "")
                                                                                   for k in ("since", "participant")}}
         return _page(values, errors, 400)
     protocol = current_protocol()
@@ -120,8 +122,8 @@ def download():
     name = f"{ds.safe_oid(protocol.name)}-{dataset.name}-{now:%Y%m%d-%H%M}.{ds.EXTENSIONS[kind]}"
 
     def stream():
-        db.session.rollback()  # the login check's transaction; the reads below take no write lock
-        token = may_write.set(False)
+        db.session.rollback()  # the login check's transaction; the export reads in its own
+        token = may_write.set(False)  # no SQLite write lock while reading, however long it takes
         state = {"count": 0, "complete": False}
         try:
             if fmt == WIDE:
@@ -140,10 +142,14 @@ def download():
         finally:
             db.session.rollback()
             may_write.reset(token)
-            record_export(db.session, actor=actor, dataset=dataset.name, fmt=kind, filters=filters,
-                          count=state["count"], now=now, complete=state["complete"],
-                          extra={"via": "exports page", "excel": excel})
-            db.session.commit()
+            writing = may_write.set(True)  # the audit event is a write, though the request is a GET
+            try:
+                record_export(db.session, actor=actor, dataset=dataset.name, fmt=kind, filters=filters,
+                              count=state["count"], now=now, complete=state["complete"],
+                              extra={"via": "exports page", "excel": excel})
+                db.session.commit()
+            finally:
+                may_write.reset(writing)
 
     media = ds.MEDIA_TYPES[kind] + ("; charset=utf-8" if kind in ("csv", "json") else "")
     return Response(stream_with_context(stream()), content_type=media, headers={
