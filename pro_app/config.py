@@ -50,6 +50,8 @@ class Defaults:
     #: Wrong passwords in a row that lock an account (15 min, doubling with each lock, a day at most).
     LOGIN_LOCK_AFTER = 10
     STAFF_INVITATION_DAYS = 7
+    #: The consent document version recorded when an enrolment names none.
+    CONSENT_DOCUMENT_VERSION = "1.0"
     LINK_RATE_LIMIT = "30 per minute"
     LINK_ADDRESS_RATE_LIMIT = "600 per minute"
     BABEL_DEFAULT_LOCALE = "zh_CN"

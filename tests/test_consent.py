@@ -3,9 +3,9 @@
 from datetime import date, timedelta
 
 import pytest
+from conftest import NOW
 from sqlalchemy import select
 
-from conftest import NOW
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
 from pro_app.consent.models import Consent
@@ -104,3 +104,34 @@ def test_a_date_of_birth_gives_the_age(app):
     with app.test_request_context():
         enrolment, errors = check_enrolment(raw)
     assert not errors and enrolment.age == 13 and enrolment.guardian and enrolment.assent
+
+
+def test_command_line_and_csv_take_the_consents(app, runner, tmp_path):
+    added = runner.invoke(args=["participant", "add", "P-050", "--start", "2026-03-02", "--tz", "Asia/Shanghai",
+                                "--lang", "zh-CN", "--birth-date", "2014-05-01", "--consent-version", "2.1",
+                                "--caregiver-phone", MUM, "--caregiver-phone", DAD, "--caregiver-texts", "no"])
+    assert added.exit_code == 0, added.output
+    old = tmp_path / "old.csv"
+    old.write_text("study_id,start,tz,lang,age,phone,caregiver_phone,caregiver_lang,caregiver_name\n"
+                   "P-051,2026-03-02,Asia/Shanghai,zh-CN,,+8613800138511,,,\n")
+    assert runner.invoke(args=["participant", "import", str(old), "--consent-version", "1.3"]).exit_code == 0
+    new = tmp_path / "new.csv"
+    new.write_text("study_id,start,tz,lang,age,phone,caregiver_phone,caregiver_lang,caregiver_name,caregiver_texts\n"
+                   "P-052,2026-03-02,Asia/Shanghai,zh-CN,12,,+8613800138521,,,no\n")
+    result = runner.invoke(args=["participant", "import", str(new)])
+    assert result.exit_code == 0, result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("study_id,start,tz,lang,age,phone,caregiver_phone,texts\n"
+                   "P-053,2026-03-02,Asia/Shanghai,zh-CN,,+8613800138531,,perhaps\n")
+    refused = runner.invoke(args=["participant", "import", str(bad)])
+    assert refused.exit_code == 1 and "bad.csv:2: texts: perhaps is not yes or no" in refused.output
+    with app.app_context():
+        def versions(study_id):
+            p = _participant(study_id)
+            return {(c.kind, c.document_version) for c in db.session.scalars(
+                select(Consent).where(Consent.participant_id == p.id))}
+        assert ("guardian", "2.1") in versions("P-050") and _participant("P-050").birth_date == date(2014, 5, 1)
+        assert versions("P-051") == {("texts", "1.3"), ("questionnaires", "1.3"), ("health_data", "1.3")}
+        assert db.session.scalar(select(Contact).where(Contact.phone == DAD)).consent_at is None
+        assert db.session.scalar(select(Contact).where(Contact.phone == "+8613800138521")).consent_at is None
+        assert all(c.taken_by.startswith("cli:") for c in db.session.scalars(select(Consent)))

@@ -17,8 +17,16 @@ from pro_app.questionnaires import current_instruments
 
 CSV_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone",
                "caregiver_phone", "caregiver_lang", "caregiver_name", "caregiver_tz")
+#: Optional columns: left out or empty, a consent counts as given (recorded by whoever imports)
+#: and the document version is --consent-version's.
+CONSENT_COLUMNS = ("birth_date", "consent_version", "texts", "questionnaires", "health_data", "guardian", "assent",
+                   "caregiver_texts", "caregiver_questionnaires")
+PARTICIPANT_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone", "birth_date", "consent_version", "texts",
+                       "questionnaires", "health_data", "guardian", "assent")
 OPTION_NAMES = {"study_id": "STUDY_ID", "start": "--start", "tz": "--tz", "lang": "--lang",
-                "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone"}
+                "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone", "birth_date": "--birth-date",
+                "consent_version": "--consent-version", "texts": "--no-texts", "questionnaires": "--no-questionnaires",
+                "guardian": "--caregiver-phone", "assent": "--age"}
 
 
 @click.group("participant", cls=AppGroup)
@@ -27,7 +35,8 @@ def participant_cli():
 
 
 CAREGIVER_OPTIONS = {"--caregiver-phone": "phone", "--caregiver-lang": "lang", "--caregiver-name": "name",
-                     "--caregiver-tz": "tz"}
+                     "--caregiver-tz": "tz", "--caregiver-texts": "texts",
+                     "--caregiver-questionnaires": "questionnaires"}
 
 
 def split_caregivers(args):
@@ -56,7 +65,7 @@ def split_caregivers(args):
         groups.append(current)
     for group in groups:
         if "phone" not in group:
-            raise click.UsageError("each --caregiver-lang/-name/-tz needs its --caregiver-phone")
+            raise click.UsageError("each --caregiver-lang/-name/-tz/-texts/-questionnaires needs its --caregiver-phone")
     return groups, rest
 
 
@@ -86,13 +95,21 @@ def _option_name(key):
 @click.option("--caregiver-lang", multiple=True, help="That caregiver's language (default: --lang).")
 @click.option("--caregiver-name", multiple=True, help="That caregiver's name or relation.")
 @click.option("--caregiver-tz", multiple=True, help="That caregiver's time zone (default: --tz).")
-def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
-    """Enrol one participant and plan their visits."""
+@click.option("--caregiver-texts", multiple=True, help="yes/no: that caregiver agreed to study texts (default yes).")
+@click.option("--caregiver-questionnaires", multiple=True, help="yes/no: that caregiver agreed to questionnaires.")
+@click.option("--birth-date", help="Date of birth, YYYY-MM-DD (gives the age; raises re-consent tasks at 14 and 18).")
+@click.option("--consent-version", help="Version of the signed consent document (default: the site's).")
+@click.option("--no-texts", is_flag=True, help="The patient did not agree to study texts.")
+@click.option("--no-questionnaires", is_flag=True, help="The patient did not agree to questionnaires.")
+def add_command(study_id, start, tz, lang, age, phone, birth_date, consent_version, no_texts, no_questionnaires,
+                **_caregiver_options):
+    """Enrol one participant and plan their visits; the consents signed are recorded as taken by you."""
     caregivers = click.get_current_context().meta["caregivers"]
     raw = {"study_id": study_id, "start": start, "tz": tz, "lang": lang, "age": age,
-           "phone": phone, "caregivers": caregivers}
+           "phone": phone, "caregivers": caregivers, "birth_date": birth_date, "consent_version": consent_version,
+           "texts": "no" if no_texts else "", "questionnaires": "no" if no_questionnaires else ""}
     with force_locale("en"):
-        enrolment, errors = check_enrolment(raw)
+        enrolment, errors = check_enrolment(raw, current_app.config["CONSENT_DOCUMENT_VERSION"])
         if errors:
             key, message = next(iter(errors.items()))
             raise click.ClickException(f"{_option_name(key)}: {message}")
@@ -107,7 +124,7 @@ def add_command(study_id, start, tz, lang, age, phone, **_caregiver_options):
                f"{len(participant.contacts)} contacts")
 
 
-def read_enrolments(path, rows):
+def read_enrolments(path, rows, default_version="1.0"):
     """Group CSV rows by study ID and check them all; return (enrolments, errors)."""
     errors = []
     grouped = {}
@@ -117,7 +134,8 @@ def read_enrolments(path, rows):
             continue
         sid = (row.get("study_id") or "").strip()
         caregiver = {"phone": row.get("caregiver_phone"), "lang": row.get("caregiver_lang"),
-                     "name": row.get("caregiver_name"), "tz": row.get("caregiver_tz")}
+                     "name": row.get("caregiver_name"), "tz": row.get("caregiver_tz"),
+                     "texts": row.get("caregiver_texts"), "questionnaires": row.get("caregiver_questionnaires")}
         if sid in grouped:
             first_line, raw, lines = grouped[sid]
             for col in ("start", "tz", "lang", "age", "phone"):
@@ -126,12 +144,12 @@ def read_enrolments(path, rows):
             raw["caregivers"].append(caregiver)
             lines.append(line)
         else:
-            raw = {k: row.get(k) for k in ("study_id", "start", "tz", "lang", "age", "phone")}
+            raw = {k: row.get(k) for k in PARTICIPANT_COLUMNS}
             raw["caregivers"] = [caregiver]
             grouped[sid] = (line, raw, [line])
     enrolments = []
     for line, raw, lines in grouped.values():
-        enrolment, row_errors = check_enrolment(raw)
+        enrolment, row_errors = check_enrolment(raw, default_version)
         for key, message in row_errors.items():
             where = line
             if key.startswith("caregivers-"):
@@ -150,14 +168,21 @@ def _csv_column(key):
 
 @participant_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def import_command(file):
-    """Enrol every participant in a CSV file, or none if any row is wrong."""
+@click.option("--consent-version", help="Version of the signed consent document for rows without one "
+                                        "(default: the site's).")
+def import_command(file, consent_version):
+    """Enrol every participant in a CSV file, or none if any row is wrong.
+
+    Consent columns (texts, questionnaires, health_data, guardian, assent, caregiver_texts,
+    caregiver_questionnaires: yes/no) are optional; missing or empty means given, recorded as
+    taken by whoever runs the import.
+    """
     try:
         with open(file, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             missing = [c for c in ("study_id", "start", "tz", "lang") if c not in header]
-            unknown = [c for c in header if c not in CSV_COLUMNS]
+            unknown = [c for c in header if c not in CSV_COLUMNS + CONSENT_COLUMNS]
             if missing or unknown:
                 problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
                     [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
@@ -170,7 +195,8 @@ def import_command(file):
     if not rows:
         raise click.ClickException(f"{file}: no participants in the file")
     with force_locale("en"):
-        enrolments, errors = read_enrolments(file, rows)
+        enrolments, errors = read_enrolments(
+            file, rows, consent_version or current_app.config["CONSENT_DOCUMENT_VERSION"])
     for line, enrolment in enrolments:
         if study_id_taken(db.session, enrolment.study_id):
             errors.append(f"{file}:{line}: study_id: {enrolment.study_id} is already enrolled")
