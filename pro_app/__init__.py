@@ -62,6 +62,7 @@ def create_app(test_config=None, instance_path=None):
         alerts,
         audit,
         cli,
+        consent,
         demo,
         exports,
         health,
@@ -94,6 +95,7 @@ def create_app(test_config=None, instance_path=None):
     visits.init_app(app)
     audit.init_app(app)
     oncall.init_app(app)
+    consent.init_app(app)
     alerts.init_app(app)
     exports.init_app(app)
     reminders.init_app(app)

@@ -135,3 +135,56 @@ def test_command_line_and_csv_take_the_consents(app, runner, tmp_path):
         assert db.session.scalar(select(Contact).where(Contact.phone == DAD)).consent_at is None
         assert db.session.scalar(select(Contact).where(Contact.phone == "+8613800138521")).consent_at is None
         assert all(c.taken_by.startswith("cli:") for c in db.session.scalars(select(Consent)))
+
+
+def test_consent_page_withdraws_with_a_reason_and_monitors_cannot(app, client, login, make_participant):
+    make_participant("P-001", phone=TEEN)
+    login("nurse")
+    page = client.get("/staff/participants/P-001/consent").get_data(as_text=True)
+    assert "processing of health data" in page
+    assert client.post("/staff/participants/P-001/consent/withdraw",
+                       data={"scope": "texts", "reason": ""}).status_code == 400
+    assert client.post("/staff/participants/P-001/consent/withdraw",
+                       data={"scope": "everything", "reason": "x"}).status_code == 400
+    assert client.post("/staff/participants/P-001/consent/withdraw",
+                       data={"scope": "texts", "contact_id": "99999", "reason": "x"}).status_code == 400
+    assert client.post("/staff/participants/P-001/consent/withdraw",
+                       data={"scope": "questionnaires", "reason": "tired of forms"}).status_code == 303
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.withdrawn.questionnaires"))
+        assert event.actor == "staff:nurse@example.org" and event.reason == "tired of forms"
+    assert client.get("/staff/participants/NOPE/consent").status_code == 404
+
+
+def test_turning_14_shows_a_reconsent_task_30_days_before(app, client, login, make_participant, clock):
+    # Enrolled at 13 years 11 months: 14 on 2026-04-01, day 1 on 2026-03-02.
+    with app.test_request_context():
+        from pro_app.participants.operations import enrol
+        from pro_app.protocol import current_protocol
+        from pro_app.questionnaires import current_instruments
+        enrolment, errors = check_enrolment({
+            "study_id": "P-014", "start": "2026-03-02", "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "",
+            "birth_date": "2012-04-01", "phone": TEEN, "caregivers": [{"phone": MUM, "lang": "zh-CN"}]})
+        assert not errors and enrolment.age == 13
+        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
+              now=NOW - timedelta(days=1), public_url="http://localhost")
+        db.session.commit()
+    login("nurse")
+    clock.now = NOW - timedelta(days=1)  # 2026-03-01 12:00 in Tianjin: 31 days before
+    assert "P-014 turns 14" not in client.get("/staff/alerts/").get_data(as_text=True)
+    clock.now = NOW  # 2026-03-02: 30 days before
+    assert "P-014 turns 14 on 2026-04-01: take consent again." in client.get("/staff/alerts/").get_data(as_text=True)
+    assert client.post("/staff/participants/P-014/consent/reconsent", data={"age": "14"}).status_code == 303
+    assert "P-014 turns 14" not in client.get("/staff/alerts/").get_data(as_text=True)
+    assert client.post("/staff/participants/P-014/consent/reconsent", data={"age": "15"}).status_code == 400
+
+
+def test_only_birthdays_after_day_1_count_and_each_once():
+    from pro_app.consent.birthdays import birthday_at, due_ages
+
+    born, start = date(2008, 5, 10), date(2026, 3, 2)
+    assert due_ages(born, start, date(2026, 4, 9)) == []
+    assert due_ages(born, start, date(2026, 4, 10)) == [(18, date(2026, 5, 10))]
+    assert due_ages(born, start, date(2026, 6, 1), done={18}) == []
+    assert due_ages(date(2010, 1, 1), start, date(2026, 3, 2)) == []  # 16 already: nothing until 18
+    assert birthday_at(date(2012, 2, 29), 14) == date(2026, 2, 28)

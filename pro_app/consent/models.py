@@ -14,6 +14,8 @@ class ConsentKind(StrEnum):
     HEALTH_DATA = "health_data"  # processing of the participant's health data: its own, separate consent
     GUARDIAN = "guardian"  # a guardian's consent for a child under 14
     ASSENT = "assent"  # the child's own assent, from 8
+    RECONSENT_14 = "reconsent_14"  # consent taken again at 14
+    RECONSENT_18 = "reconsent_18"  # the adult's own consent at 18 (they take over the texts from the parents)
 
 
 class Consent(Base):
