@@ -1,6 +1,7 @@
 """Which provider carries which number (PRO_SMS_ROUTES), and routes stopped until a person acts."""
 
 import logging
+import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,6 +16,10 @@ BACKENDS = ("console", "twilio", "aliyun")
 ROUTE_LABELS = {"console": "console", "twilio": "Twilio", "aliyun": "阿里云 Alibaba Cloud"}
 #: How long a text waits before looking again at a stopped route.
 HOLD = timedelta(minutes=15)
+#: A worker may send for a few seconds after another one stopped the route: the provider
+#: refuses those too and they are held like the first.
+STOPPED_FRESH_SECONDS = 2.0
+STOPPED_KEY = "pro_stopped_routes"
 
 
 def parse_routes(spec, default):
@@ -76,9 +81,12 @@ def route_name(gateway, phone):
 
 
 def is_stopped(session, route):
-    """Tell whether a route is stopped."""
-    row = session.get(SmsRoute, route)
-    return row is not None and row.stopped_at is not None
+    """Tell whether a route is stopped (read at most every few seconds per session, not per text)."""
+    cached = session.info.get(STOPPED_KEY)
+    if cached is None or time.monotonic() - cached[0] > STOPPED_FRESH_SECONDS:
+        names = set(session.scalars(select(SmsRoute.name).where(SmsRoute.stopped_at.is_not(None))))
+        cached = session.info[STOPPED_KEY] = (time.monotonic(), names)
+    return route in cached[1]
 
 
 def parse_limits(spec):
@@ -164,6 +172,7 @@ def stop_route(session, route, *, code, reason, now):
     if row.stopped_at is not None:
         return row
     row.stopped_at, row.stop_code, row.stop_reason, row.updated_at = now, code[:60], reason[:200], now
+    session.info.pop(STOPPED_KEY, None)
     record(session, actor=SYSTEM, action="sms.route_stopped", entity="sms_route", now=now,
            after={"route": route, "code": code})
     log.error("SMS route %s stopped: %s", route, code)
@@ -180,6 +189,7 @@ def restart_route(session, route, *, actor: Actor, now):
     before = {"route": route, "stopped_at": row.stopped_at.isoformat(), "code": row.stop_code}
     row.stopped_at = row.stop_code = row.stop_reason = None
     row.updated_at = now
+    session.info.pop(STOPPED_KEY, None)
     record(session, actor=actor, action="sms.route_restarted", entity="sms_route", now=now,
            before=before, after={"route": route})
     session.flush()
