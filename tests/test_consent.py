@@ -188,3 +188,21 @@ def test_only_birthdays_after_day_1_count_and_each_once():
     assert due_ages(born, start, date(2026, 6, 1), done={18}) == []
     assert due_ages(date(2010, 1, 1), start, date(2026, 3, 2)) == []  # 16 already: nothing until 18
     assert birthday_at(date(2012, 2, 29), 14) == date(2026, 2, 28)
+
+
+def test_enrolment_page_takes_the_consents(app, client, login):
+    login("nurse")
+    assert "Consent to the processing of health data" in client.get("/staff/participants/new").get_data(as_text=True)
+    form = {"study_id": "P-077", "start": "2026-03-02", "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "",
+            "phone": TEEN, "birth_date": "2000-01-01", "consent_version": "3.0", "texts": "yes",
+            "questionnaires": "no", "health_data": "yes",
+            "caregivers-0-phone": MUM, "caregivers-0-lang": "zh-CN", "caregivers-0-texts": "no"}
+    assert client.post("/staff/participants/new", data={**form, "health_data": "no"}).status_code == 400
+    assert client.post("/staff/participants/new", data=form).status_code == 303
+    with app.app_context():
+        teen = db.session.scalar(select(Contact).where(Contact.phone == TEEN))
+        mum = db.session.scalar(select(Contact).where(Contact.phone == MUM))
+        assert teen.consent_at is not None and not teen.receives_questionnaires
+        assert mum.consent_at is None and mum.receives_questionnaires
+        assert {c.document_version for c in db.session.scalars(select(Consent))} == {"3.0"}
+        assert {c.taken_by for c in db.session.scalars(select(Consent))} == {"staff:nurse@example.org"}

@@ -6,6 +6,12 @@ from wtforms import FieldList, Form, FormField, SelectChoice, SelectField, Strin
 from wtforms.validators import DataRequired, Length
 
 LANGUAGE_CHOICES = [SelectChoice("zh-CN", "中文 (zh-CN)"), SelectChoice("en", "English (en)")]
+#: What the signed consent form says; "yes" is preset because enrolment follows the signed form.
+CONSENT_CHOICES = [SelectChoice("yes", _l("agreed")), SelectChoice("no", _l("not agreed"))]
+
+
+def consent_field(text):
+    return SelectField(text, choices=CONSENT_CHOICES, default="yes")
 
 
 class CaregiverForm(Form):
@@ -13,6 +19,8 @@ class CaregiverForm(Form):
     phone = StringField(_l("Mobile phone"))
     lang = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="zh-CN")
     tz = StringField(_l("Time zone (if not the participant's)"))
+    texts = consent_field(_l("Consent to study texts"))
+    questionnaires = consent_field(_l("Consent to questionnaires"))
 
 
 class EnrolForm(FlaskForm):
@@ -22,6 +30,13 @@ class EnrolForm(FlaskForm):
     lang = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="zh-CN")
     age = StringField(_l("Age in years (empty for adults)"))
     phone = StringField(_l("Patient's mobile phone"))
+    birth_date = StringField(_l("Date of birth (optional; gives the age and the re-consent dates)"))
+    consent_version = StringField(_l("Consent document version"))
+    texts = consent_field(_l("Patient's consent to study texts"))
+    questionnaires = consent_field(_l("Patient's consent to questionnaires"))
+    health_data = consent_field(_l("Consent to the processing of health data (separate consent)"))
+    guardian = consent_field(_l("Guardian's consent (child under 14)"))
+    assent = consent_field(_l("Child's own assent (from 8)"))
     caregivers = FieldList(FormField(CaregiverForm), min_entries=2, max_entries=4)
 
     def raw(self):
@@ -29,9 +44,12 @@ class EnrolForm(FlaskForm):
         return {
             "study_id": self.study_id.data, "start": self.start.data, "tz": self.tz.data,
             "lang": self.lang.data, "age": self.age.data, "phone": self.phone.data,
+            "birth_date": self.birth_date.data, "consent_version": self.consent_version.data,
+            "texts": self.texts.data, "questionnaires": self.questionnaires.data,
+            "health_data": self.health_data.data, "guardian": self.guardian.data, "assent": self.assent.data,
             "caregivers": [
                 {"name": e.form.name.data, "phone": e.form.phone.data, "lang": e.form.lang.data,
-                 "tz": e.form.tz.data}
+                 "tz": e.form.tz.data, "texts": e.form.texts.data, "questionnaires": e.form.questionnaires.data}
                 for e in self.caregivers.entries
             ],
         }

@@ -67,7 +67,7 @@ def index():
 def new():
     form = EnrolForm()
     if form.validate_on_submit():
-        enrolment, errors = check_enrolment(form.raw())
+        enrolment, errors = check_enrolment(form.raw(), current_app.config["CONSENT_DOCUMENT_VERSION"])
         if enrolment is not None:
             try:
                 participant = enrol(db.session, enrolment, current_protocol(), current_instruments(),
