@@ -99,9 +99,11 @@ def test_mainland_numbers_get_approved_templates_and_london_gets_twilio(app, mak
         reminders = by_code[codes[("visit_reminder/infusion-first", "zh-CN")]]
         assert len(reminders) == 3  # 2 days, 1 day and the morning before the first infusion
         assert {r["params"]["date"] for r in reminders} == {"2026-03-02"}
-        assert set(reminders[0]["params"]) == {"date", "weekday", "time", "zone_note"}
+        assert set(reminders[0]["params"]) == {"date", "weekday", "time", "zone_note", "when", "place"}
         assert reminders[0]["params"]["weekday"] == "星期一"
-        assert "研究访视提醒：2026-03-02（星期一）" in reminders[0]["text"]
+        first = "研究访视提醒：后天（2026-03-02 星期一）08:30，地点：血液科日间病房。"
+        assert any(first in r["text"] for r in reminders)
+        assert sorted(r["params"]["when"] for r in reminders) == ["今天", "后天", "明天"]
         if phone == PATIENT:  # an adult answers for herself; the invitation carries a study link
             invites = by_code[codes[("questionnaire_invite", "zh-CN")]]
             assert invites and invites[0]["params"]["link"].startswith("http://localhost/q/")
@@ -117,7 +119,7 @@ def test_mainland_numbers_get_approved_templates_and_london_gets_twilio(app, mak
     assert any("Visit calendar" in m["body"] for m in london)
     sent_reminders = outbox(app, to_phone=LONDON, template="visit_reminder", state=MessageState.SENT)
     assert len(sent_reminders) >= 2
-    assert sum("study visit reminder for" in m["body"] for m in london) == len(sent_reminders)
+    assert sum("Study centre: study visit " in m["body"] for m in london) == len(sent_reminders)
     assert {m.route for m in outbox(app, to_phone=LONDON, state=MessageState.SENT)} == {"twilio"}
 
 

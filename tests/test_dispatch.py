@@ -77,7 +77,7 @@ def test_reminders_arrive_at_local_times_in_each_language_across_dst(app, make_p
         tick(when)
         assert sorted(m["to"] for m in fake_twilio.messages) == sorted(p for p, _, _ in due), when
         for phone, tz, lang in due:
-            words = "研究访视提醒" if lang == "zh-CN" else "study visit reminder"
+            words = "研究访视提醒" if lang == "zh-CN" else "study visit"
             assert all(words in got["body"] for got in fake_twilio.messages_to(phone)), (phone, tz)
         fake_twilio.clear()
 
@@ -178,11 +178,15 @@ def test_a_late_text_waits_for_the_end_of_quiet_hours_or_is_dropped(app, make_pa
     make_participant("P-1", start=date(2026, 3, 9), phone="+8613800138001")
     tick(datetime(2026, 3, 2, 4, 0, tzinfo=UTC))
     fake_twilio.clear()
-    # The 2d reminder (18:00 on the 7th) caught up at 22:00: quiet hours until 08:00 on the 8th,
-    # before its replacement (18:00 on the 8th) is due, so it is deferred, not dropped.
-    assert "deferred 1" in tick(datetime(2026, 3, 7, 14, 0, tzinfo=UTC))
-    assert fake_twilio.messages == []
-    assert "sent 1" in tick(datetime(2026, 3, 8, 0, 0, tzinfo=UTC))
+    # The 2d reminder (18:00 on the 7th) caught up at 20:00 still goes: it says "in 2 days".
+    assert "sent 1" in tick(datetime(2026, 3, 7, 12, 0, tzinfo=UTC))
+    assert "后天" in fake_twilio.messages[0]["body"]
+    # Caught up at 22:00 it would wait for 08:00 on the 8th, when "in 2 days" is no longer true: dropped.
+    with app.app_context():
+        db.session.execute(update(Message).where(Message.dedupe_key.endswith(":2d"))
+                           .values(state=MessageState.PENDING, sent_at=None))
+        db.session.commit()
+    assert "dropped stale 1" in tick(datetime(2026, 3, 7, 14, 0, tzinfo=UTC))
     # The 1d reminder caught up at 23:00 on the 8th would have to wait past 07:00: dropped.
     summary = tick(datetime(2026, 3, 8, 15, 0, tzinfo=UTC))
     assert "dropped stale 1" in summary

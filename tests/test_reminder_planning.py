@@ -32,7 +32,7 @@ def local(instant, tz):
     return instant.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
-def test_three_steps_at_local_times_and_each_stale_at_the_next():
+def test_three_steps_at_local_times_and_each_stale_at_the_next_or_at_the_end_of_its_day():
     visit = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai on the 10th
     steps = plan(visit)
     assert [(s.step, local(s.due_at, "Asia/Shanghai")) for s in steps] == [
@@ -40,7 +40,10 @@ def test_three_steps_at_local_times_and_each_stale_at_the_next():
         ("1d", datetime(2026, 3, 9, 18, 0)),
         ("morning", datetime(2026, 3, 10, 7, 0)),
     ]
-    assert [s.expires_at for s in steps] == [steps[1].due_at, steps[2].due_at, visit]
+    # "In 2 days" and "tomorrow" are true only until local midnight.
+    assert [local(s.expires_at, "Asia/Shanghai") for s in steps[:2]] == [
+        datetime(2026, 3, 9, 0, 0), datetime(2026, 3, 10, 0, 0)]
+    assert steps[2].expires_at == visit
     assert steps[2].during_quiet_hours and not steps[0].during_quiet_hours
     assert len({s.dedupe_key for s in steps}) == 3
 

@@ -14,6 +14,13 @@ DEFAULT_FILE = Path(__file__).resolve().parent / "default.yaml"
 _WINDOW = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
 _CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
 _MINUTES = {"type": "integer", "minimum": 15, "maximum": 1440}
+_PLACE = {
+    "type": "object",
+    "required": ["zh-CN", "en"],
+    "additionalProperties": False,
+    "properties": {"zh-CN": {"type": "string", "minLength": 1, "maxLength": 35},
+                   "en": {"type": "string", "minLength": 1, "maxLength": 35}},
+}
 _STUDY_DAY = {"type": "integer", "minimum": -60, "maximum": 3650, "not": {"const": 0}}
 
 SCHEMA = {
@@ -43,6 +50,11 @@ SCHEMA = {
                     },
                 },
                 "phone": {"type": "string"},
+                "places": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {kind: _PLACE for kind in ("infusion", "marrow", "other")},
+                },
             },
         },
         "infusions": {
@@ -268,6 +280,12 @@ class Protocol:
     questionnaires: tuple[QuestionnaireEntry, ...] = ()
     nudge_before_close_hours: int = 24
     source: str = ""
+    #: Where each type of visit takes place, per language; a type without one is at the site.
+    places: dict = None
+
+    def place(self, visit_type, language):
+        """Return where a type of visit takes place, in one language."""
+        return ((self.places or {}).get(visit_type) or self.site_name)[language]
 
 
 def week_to_day(week):
@@ -396,4 +414,5 @@ def _build(doc):
         questionnaires=tuple(entries),
         nudge_before_close_hours=data["questionnaires"]["nudge_hours_before_close"],
         source=doc.path,
+        places={kind: dict(names) for kind, names in data["site"].get("places", {}).items()},
     )

@@ -85,16 +85,16 @@ def visit_reminder_rows(visit, protocol, now):
         steps=protocol.visit_reminders, now=now,
     )
     local_start = visit.local_start
-    bodies = {}  # every step of a visit reads the same for one language and zone
+    days_before = {step.step: step.days_before for step in protocol.visit_reminders}
+    visit_type = visit.kind.value
     rows = []
     for p in planned:
         language = p.recipient.language
-        wording = (language, p.recipient.timezone)
-        if wording not in bodies:
-            bodies[wording] = render("visit_reminder", language, site=protocol.site_name[language],
-                                     **visit_params(language, local_start, participant.timezone,
-                                                    p.recipient.timezone, _preparation(visit)))
-        body = bodies[wording]
+        # Each step says which day it is (in 2 days, tomorrow, today), so no two read the same.
+        body = render("visit_reminder", language, site=protocol.site_name[language],
+                      **visit_params(language, local_start, participant.timezone, p.recipient.timezone,
+                                     _preparation(visit), days_before=days_before[p.step],
+                                     place=protocol.place(visit_type, language)))
         rows.append(message_row(
             key=p.dedupe_key, participant_id=participant.id, contact_id=p.recipient.contact_id,
             visit_id=visit.id, phone=p.recipient.phone, template="visit_reminder",

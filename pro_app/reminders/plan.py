@@ -35,8 +35,9 @@ def plan_visit_reminders(*, visit_id, revision, starts_at, visit_zone, recipient
     """Plan each reminder step of one visit for each recipient.
 
     Steps are in the contact's own zone on the days before the visit's local date. A step is
-    stale once the next step is due, and every step once the visit has started, so a late
-    scheduler sends the most recent useful reminder and nothing for a visit already begun.
+    stale once the next step is due or its local day is over (its wording names the day), and
+    every step once the visit has started, so a late scheduler sends the most recent useful
+    reminder and nothing for a visit already begun.
     """
     visit_day = to_local(starts_at, visit_zone).date()
     planned = []
@@ -53,6 +54,9 @@ def plan_visit_reminders(*, visit_id, revision, starts_at, visit_zone, recipient
             expires = starts_at
             if i + 1 < len(times):
                 expires = min(expires, times[i + 1][1])
+            # A text that says "tomorrow" is only true on its own local day.
+            step_day = visit_day - timedelta(days=step.days_before)
+            expires = min(expires, local_to_utc(step_day + timedelta(days=1), time(0, 0), r.timezone))
             if due >= expires or expires <= now:
                 continue
             planned.append(PlannedReminder(

@@ -12,9 +12,9 @@ TEXTS = {
               "in this study (it can affect blood-matching tests). Reply HELP for help, STOP to stop.",
     },
     "visit_reminder": {
-        "zh-CN": "【{site}】研究访视提醒：{date}（{weekday}）{time}{zone_note}。{preparation}"
+        "zh-CN": "【{site}】研究访视提醒：{when}（{date} {weekday}）{time}{zone_note}，地点：{place}。{preparation}"
                  "回复 1 确认，回复 2 需要改期。",
-        "en": "{site}: study visit reminder for {weekday} {date} at {time}{zone_note}. {preparation}"
+        "en": "{site}: study visit {when}, {weekday} {date} at {time}{zone_note}, {place}. {preparation}"
               "Reply 1 to confirm or 2 to ask for another date.",
     },
     "questionnaire_invite": {
@@ -60,17 +60,32 @@ TEXTS = {
     },
 }
 
+# The visit type leads the preparation, so an infusion day never reads like a marrow aspirate.
 PREPARATION = {
-    ("infusion", "zh-CN"): "请按研究团队的指示服药。",
-    ("infusion", "en"): "Take your medicines as instructed by your study team. ",
-    ("infusion-first", "zh-CN"): "请按研究团队的指示服药；这次访视需要大半天。",
-    ("infusion-first", "en"): "Take your medicines as instructed by your study team; "
-                              "this visit takes most of the day. ",
-    ("marrow", "zh-CN"): "请按研究团队的说明空腹并做好镇静准备，并由一名成人陪同。",
-    ("marrow", "en"): "Follow your study team's fasting and sedation instructions and come with an adult. ",
+    ("infusion", "zh-CN"): "本次为输注日，请按研究团队的指示服药。",
+    ("infusion", "en"): "Infusion day: take your medicines as instructed by your study team. ",
+    ("infusion-first", "zh-CN"): "本次为首次输注日，需要大半天；请按研究团队的指示服药。",
+    ("infusion-first", "en"): "First infusion day, it takes most of the day: take your medicines as "
+                              "instructed by your study team. ",
+    ("marrow", "zh-CN"): "本次为骨髓穿刺：请按研究团队的说明空腹并做好镇静准备，并由一名成人陪同。",
+    ("marrow", "en"): "Marrow aspirate: follow your study team's fasting and sedation instructions and "
+                      "come with an adult. ",
     ("other", "zh-CN"): "",
     ("other", "en"): "",
 }
+
+#: The visit's day as the family hears it on the day a reminder goes (its step's days before).
+WHEN = {
+    "zh-CN": {0: "今天", 1: "明天", 2: "后天"},
+    "en": {0: "today", 1: "tomorrow", 2: "in 2 days"},
+}
+WHEN_LATER = {"zh-CN": "{days}天后", "en": "in {days} days"}
+
+
+def when_words(language, days_before):
+    """Say how far off a visit is, in one language: today, tomorrow, in 2 days, in N days."""
+    return WHEN[language].get(days_before) or WHEN_LATER[language].format(days=days_before)
+
 
 ZONE_NOTE = {"zh-CN": "（{zone}时间）", "en": " ({zone} time)"}
 
@@ -93,10 +108,13 @@ def render(template, language, **params):
     return Wording(TEXTS[template][language].format(**params), template, params)
 
 
-def visit_params(language, local_start, visit_zone, contact_zone, preparation_key):
+def visit_params(language, local_start, visit_zone, contact_zone, preparation_key, *, days_before=0,
+                 place=""):
     """Return the parameters of a visit reminder for one contact."""
     babel_locale = "zh_Hans_CN" if language == "zh-CN" else "en"
     return {
+        "when": when_words(language, days_before),
+        "place": place,
         "date": local_start.strftime("%Y-%m-%d"),
         "weekday": format_date(local_start.date(), "EEEE", locale=babel_locale),
         "time": local_start.strftime("%H:%M"),

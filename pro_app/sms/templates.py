@@ -74,6 +74,8 @@ def sample_value(name, rule, language, public_url, site_phone):
         "severity": "黄色" if language == "zh-CN" else "AMBER",
         "study_id": "S" * 32, "route": "aliyun", "code": "isv.BUSINESS_LIMIT_CONTROL_MINUTE",
         "phone": site_phone or "+862223909999",
+        "when": "30天后" if language == "zh-CN" else "in 30 days",
+        "place": "P" * 35,  # the protocol file allows 35 characters
     }
     if kind == "link":
         path = LINK_PATHS.get(name, "/")
