@@ -79,6 +79,7 @@ def test_code_page_without_a_right_password_goes_to_login(client):
 
 def test_ten_wrong_passwords_lock_for_a_growing_time(app, client, make_staff, clock):
     email = make_staff("nurse")
+    client.get("/lang/en")
     for _ in range(9):
         page = client.post("/staff/login", data={"email": email, "password": "wrong password!"})
         assert "locked" not in page.get_data(as_text=True)
@@ -122,6 +123,7 @@ def test_invitation_is_single_use_and_refuses_a_common_password(app, client, clo
         user = invite_staff(db.session, "new.nurse@example.org", "nurse", actor=Actor(label="test"), now=NOW)
         db.session.commit()
         url = f"/staff/invitation/{invitation_token(user)}"
+    client.get("/lang/en")
     assert client.get(url).status_code == 200
     refused = client.post(url, data={"new": "password1234", "repeat": "password1234"})
     assert refused.status_code == 400 and "too common" in refused.get_data(as_text=True)
