@@ -77,6 +77,7 @@ def create_app(test_config=None, instance_path=None):
         security,
         sms,
         staff,
+        timefmt,
         visits,
     )
     from pro_app.db import db
@@ -89,6 +90,7 @@ def create_app(test_config=None, instance_path=None):
     csrf.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
+    timefmt.init_app(app)
     security.init_app(app)
     staff.init_app(app)
     participants.init_app(app)
