@@ -43,8 +43,8 @@ MISTAKES = [
     # (what is planted, the line it is reported on, the reason)
     pytest.param(("  reply_reschedule:\n", "  reply_reschedule_old:\n"), "  reply_reschedule_old:",
                  "reply_reschedule_old is not a kind of text the app sends", id="unknown-kind"),
-    pytest.param(("前填写一份简短问卷：${link} 如", "前填写一份简短问卷。如"),
-                 "前填写一份简短问卷。如", "missing variable ${link}", id="missing-variable"),
+    pytest.param(("前填写问卷“${title}”：${link} 如", "前填写问卷“${title}”。如"),
+                 "前填写问卷“${title}”。如", "missing variable ${link}", id="missing-variable"),
     pytest.param(("deadline: {kind: deadline, max: 11}", "deadline: {kind: deadline, max: 5}"),
                  "您好，请在 ${deadline}", "${deadline} is too long", id="too-long-variable"),
     pytest.param(("zone_note: {kind: zone, max: 35}", "zone_note: {kind: zone, max: 60}"),
@@ -95,13 +95,17 @@ def test_export_writes_every_wording_for_the_approval_form(runner):
     assert markdown.startswith("| kind | language | code |") and "${calendar_url}" in markdown
 
 
+NUDGE = {"deadline": "03-04 10:00", "title": "开始前的基本情况", "link": "{link}"}
+
+
 def test_params_refuse_a_link_off_the_study_domain_and_a_too_long_value():
     templates = TemplateSet()
-    _, values = templates.params_for("questionnaire_nudge", "zh-CN", {"deadline": "03-04 10:00", "link": "{link}"},
+    _, values = templates.params_for("questionnaire_nudge", "zh-CN", NUDGE,
                                      "…请点击：https://pro.example.cn/q/abcd1234", "https://pro.example.cn")
-    assert values == {"deadline": "03-04 10:00", "link": "https://pro.example.cn/q/abcd1234"}
+    assert values == {"deadline": "03-04 10:00", "title": "开始前的基本情况",
+                      "link": "https://pro.example.cn/q/abcd1234"}
     with pytest.raises(TemplateError, match="not a link on"):
-        templates.params_for("questionnaire_nudge", "zh-CN", {"deadline": "03-04 10:00", "link": "{link}"},
+        templates.params_for("questionnaire_nudge", "zh-CN", NUDGE,
                              "…请点击：https://evil.example/q/abcd", "https://pro.example.cn")
     with pytest.raises(TemplateError, match="over its limit"):
         templates.params_for("reply_confirmed", "zh-CN", {"date": "2026-03-02 and more"}, "", "https://pro.example.cn")

@@ -21,14 +21,16 @@ from pro_app.questionnaires.models import (
     Response,
     ResponseDraft,
 )
-from pro_app.questionnaires.schedule import infusion_window, plan_assignments, respondents_for
+from pro_app.questionnaires.schedule import infusion_window, nudge_time, plan_assignments, respondents_for
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
-from pro_app.visits.models import Visit, VisitKind, VisitStatus
+from pro_app.visits.models import OPEN_STATUSES, Visit, VisitKind, VisitStatus
 
 #: Where the link goes in an invitation; the token is made when the text is sent.
 LINK = "{link}"
+#: Approved templates carry at most this much of a questionnaire's title.
+TITLE_CHARACTERS = 35
 
 
 class AlreadySubmitted(Exception):
@@ -98,24 +100,40 @@ def queue_invitations(session, assignments, protocol, instruments, *, now, key_s
     nudge_before = timedelta(hours=protocol.nudge_before_close_hours)
     rows = []
     held = _not_given(session, assignments)
+    visit_starts = _visit_starts(session, {a.participant_id for a in assignments if a.visit_id not in held})
     for a in assignments:
         if a.visit_id in held:
             continue
         contact, lang = a.contact, a.contact.language
+        instrument = instruments.get(a.instrument_id)
+        title = instrument.title.get(lang) if instrument is not None else None
         params = {"site": protocol.site_name[lang], "link": LINK,
+                  "title": (title or a.instrument_id)[:TITLE_CHARACTERS],
                   "deadline": to_local(a.closes_at, contact.timezone).strftime("%m-%d %H:%M")}
         common = {"participant_id": a.participant_id, "contact_id": contact.id, "assignment_id": a.id,
                   "phone": contact.phone, "language": lang, "expires_at": a.closes_at, "now": now}
         rows.append(message_row(key=f"invite:a{a.id}{key_suffix}", template="questionnaire_invite",
                                 body=render("questionnaire_invite", lang, **params),
                                 due_at=max(a.opens_at, now), **common))
-        nudge_at = a.closes_at - nudge_before
-        if not key_suffix and nudge_at > a.opens_at + timedelta(hours=2) and nudge_at > now:
+        nudge_at = nudge_time(opens_at=max(a.opens_at, now), closes_at=a.closes_at, before=nudge_before,
+                              quiet=(contact.timezone, contact.quiet_start, contact.quiet_end),
+                              visit_starts=visit_starts.get(a.participant_id, []), now=now)
+        if not key_suffix and nudge_at is not None:
             rows.append(message_row(key=f"nudge:a{a.id}", template="questionnaire_nudge",
                                     body=render("questionnaire_nudge", lang, **params), due_at=nudge_at,
                                     **common))
     enqueue(session, rows)
     session.flush()
+
+
+def _visit_starts(session, participant_ids):
+    """Return the start of every open visit, per participant."""
+    starts = {}
+    if participant_ids:
+        for participant_id, starts_at in session.execute(select(Visit.participant_id, Visit.starts_at).where(
+                Visit.participant_id.in_(participant_ids), Visit.status.in_(OPEN_STATUSES))):
+            starts.setdefault(participant_id, []).append(starts_at)
+    return starts
 
 
 def replan_for_visit(session, visit, protocol, instruments, now):
@@ -179,6 +197,12 @@ def resend(session, assignment, protocol, instruments, *, now):
     session.execute(update(QuestionnaireLink).where(QuestionnaireLink.assignment_id == assignment.id,
                                                     QuestionnaireLink.superseded_at.is_(None))
                     .values(superseded_at=now).execution_options(synchronize_session=False))
+    # An invitation still held (e.g. by quiet hours) would make a second working link when it goes.
+    session.execute(update(Message).where(Message.assignment_id == assignment.id,
+                                          Message.template == "questionnaire_invite",
+                                          Message.state == MessageState.PENDING)
+                    .values(state=MessageState.CANCELLED, state_reason="new link sent", updated_at=now)
+                    .execution_options(synchronize_session=False))
     queue_invitations(session, [assignment], protocol, instruments, now=now,
                       key_suffix=f"-resend{int(now.timestamp())}")
 

@@ -3,8 +3,16 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
+
 from pro_app.clock import local_to_utc
 from pro_app.protocol.planner import study_day_date
+from pro_app.reminders.quiet import latest_allowed
+
+#: A nudge never lands this close before a visit: the family is getting ready for it.
+CLEAR_BEFORE_VISIT = timedelta(hours=12)
+#: A nudge this soon after the invitation would only repeat it.
+NUDGE_AFTER_INVITE = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,26 @@ class PlannedAssignment:
     opens_at: datetime
     closes_at: datetime
     visit_id: int | None = None
+
+
+#: Occasions that are said in words; the rest are a base name plus a week or dose number.
+OCCASION_NAMES = {
+    "baseline": _l("baseline"), "end-of-treatment": _l("end of treatment"), "screening": _l("screening"),
+}
+
+
+def occasion_label(occasion):
+    """Say an occasion in the reader's language: 'infusion-2' -> 'after infusion 2', 'weekly-w1' -> 'week 1'."""
+    if occasion in OCCASION_NAMES:
+        return OCCASION_NAMES[occasion]
+    base, _sep, tail = occasion.rpartition("-")
+    if base and tail.startswith("w") and tail[1:].isdigit():
+        return _l("week %(n)d", n=int(tail[1:]))
+    if base == "infusion" and tail.isdigit():
+        return _l("after infusion %(n)d", n=int(tail))
+    if base == "report":
+        return _l("reported by the family")
+    return occasion
 
 
 def respondents_for(age_group, patient, caregivers):
@@ -81,3 +109,23 @@ def plan_assignments(protocol, *, start, respondents, infusions, accepts):
                                                  r.role, opens, closes))
     planned.sort(key=lambda a: (a.opens_at, a.instrument, a.contact_id))
     return planned
+
+
+def nudge_time(*, opens_at, closes_at, before, quiet, visit_starts, now):
+    """Return when to nudge about an open questionnaire, or None when there is no good moment.
+
+    The nudge goes `before` the window closes, moved earlier out of the respondent's quiet hours
+    (`quiet` is (zone, start, end)) and out of the 12 hours before any visit.
+    """
+    at = closes_at - before
+    for _ in range(len(visit_starts) + 2):
+        at = latest_allowed(at, *quiet)
+        clash = [v for v in visit_starts if v - CLEAR_BEFORE_VISIT <= at < v]
+        if not clash:
+            break
+        at = min(clash) - CLEAR_BEFORE_VISIT
+    else:
+        return None
+    if at <= opens_at + NUDGE_AFTER_INVITE or at <= now:
+        return None
+    return at

@@ -18,15 +18,15 @@ TEXTS = {
               "Reply 1 to confirm or 2 to ask for another date.",
     },
     "questionnaire_invite": {
-        "zh-CN": "【{site}】您好，请在 {deadline} 前填写一份简短问卷：{link} "
+        "zh-CN": "【{site}】您好，请在 {deadline} 前填写问卷“{title}”：{link} "
                  "如身体不适，请不要等问卷，直接联系研究团队或去急诊。",
-        "en": "{site}: please fill in a short questionnaire before {deadline}: {link} "
+        "en": "{site}: please fill in \"{title}\", a short questionnaire, before {deadline}: {link} "
               "If you feel unwell, do not wait for the questionnaire: call the study team or go to an "
               "emergency department.",
     },
     "questionnaire_nudge": {
-        "zh-CN": "【{site}】提醒：问卷将在 {deadline} 截止，还没填写的话请点击：{link}",
-        "en": "{site}: reminder, the questionnaire closes at {deadline}. If you have not filled it in yet: {link}",
+        "zh-CN": "【{site}】提醒：问卷“{title}”将在 {deadline} 截止，还没填写的话请点击：{link}",
+        "en": "{site}: reminder, \"{title}\" closes at {deadline}. If you have not filled it in yet: {link}",
     },
     "staff_alert": {
         "zh-CN": "【{site}】{severity}警报 {study_id}（级别 {level}）：请查看 {url}",
