@@ -645,9 +645,10 @@ def test_claim_acknowledge_and_resolve_are_audited_with_the_nurse(app, clock, st
     ]
     # The alert page shows the history; a second resolve changes nothing.
     page = text_of(nurse.get(f"/staff/alerts/{alert.id}"))
-    for action in ("alert.claimed", "alert.acknowledged", "alert.resolved"):
-        assert action in page
-    assert page.count(f"staff:{NURSE_EMAIL}") == 3 and "Advised a hospital visit" in page
+    history = page.split('<table class="audit')[1].split("</table>")[0]
+    for action in ("alert claimed", "alert acknowledged", "alert resolved"):
+        assert action in history
+    assert history.count(f'data-label="Who">{NURSE_EMAIL}<') == 3 and "Advised a hospital visit" in page
     again = nurse.post(f"/staff/alerts/{alert.id}/resolve", data={"action": "other", "note": "again"})
     assert again.status_code == 303
     assert all_alerts(app)[0].action == "advised_hospital_visit" and len(audit(app, entity_id=alert.id)) == 4
