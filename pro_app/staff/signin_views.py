@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pro_app import ratelimits
 from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
-from pro_app.db import db
+from pro_app.db import db, may_write
 from pro_app.extensions import limiter
 from pro_app.i18n import safe_next
 from pro_app.staff import twofactor
@@ -75,9 +75,15 @@ def enrol():
                                    left=twofactor.codes_left(db.session, user))
         return redirect(url_for("staff.second_factor"), code=303)
     if user.totp_secret is None:
-        # Kept server-side until the first code proves the app has it.
-        user.totp_secret = twofactor.new_secret()
+        # Kept server-side until the first code proves the app has it. A GET reads in a deferred
+        # transaction; this one write gets a transaction of its own that may write (SQLite).
         db.session.commit()
+        token = may_write.set(True)
+        try:
+            user.totp_secret = twofactor.new_secret()
+            db.session.commit()
+        finally:
+            may_write.reset(token)
     form = EnrolForm()
     if form.validate_on_submit():
         step = twofactor.matching_step(user.totp_secret, form.code.data, now)
