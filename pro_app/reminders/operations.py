@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from pro_app.db import insert_new
 from pro_app.reminders.plan import Recipient, plan_visit_reminders
-from pro_app.reminders.texts import render, visit_params
+from pro_app.reminders.texts import VISIT_NAMES, render, visit_params
 from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import VisitKind
 
@@ -100,6 +100,37 @@ def visit_reminder_rows(visit, protocol, now):
             visit_id=visit.id, phone=p.recipient.phone, template="visit_reminder",
             language=language, body=body, due_at=p.due_at, expires_at=p.expires_at,
             ignore_quiet_hours=p.during_quiet_hours, now=now,
+        ))
+    return rows
+
+
+def change_text_rows(visit, change, protocol, now, *, old_local=None):
+    """Render the one text telling each contact a visit was moved, cancelled or added.
+
+    It goes at once, or when the contact's quiet hours end, and lapses when the visit (for a
+    cancellation, the one that was planned) begins. Its outbox row belongs to the visit, so a
+    further change before it went cancels it with the reminders.
+    """
+    participant = visit.participant
+    if not participant.is_active or visit.starts_at <= now:
+        return []
+    template = f"visit_{change}"
+    rows = []
+    for r in recipients_of(participant):
+        if not r.wants_visit_reminders:
+            continue
+        lang = r.language
+        reminder = visit_params(lang, visit.local_start, participant.timezone, r.timezone, "other",
+                                place=protocol.place(visit.kind.value, lang))
+        params = {key: reminder[key] for key in ("date", "weekday", "time", "zone_note", "place")}
+        params["visit_name"] = VISIT_NAMES[(visit.kind.value, lang)]
+        if old_local is not None:
+            params["old_date"] = old_local.strftime("%Y-%m-%d")
+        rows.append(message_row(
+            key=f"change:visit:{visit.id}:r{visit.revision}:c{r.contact_id}", participant_id=participant.id,
+            contact_id=r.contact_id, visit_id=visit.id, phone=r.phone, template=template, language=lang,
+            body=render(template, lang, site=protocol.site_name[lang], **params),
+            due_at=now, expires_at=visit.starts_at, now=now,
         ))
     return rows
 

@@ -17,6 +17,24 @@ TEXTS = {
         "en": "{site}: study visit {when}, {weekday} {date} at {time}{zone_note}, {place}. {preparation}"
               "Reply 1 to confirm or 2 to ask for another date.",
     },
+    "visit_moved": {
+        "zh-CN": "【{site}】访视改期：原定 {old_date} 的{visit_name}改为 {date}（{weekday}）{time}{zone_note}，"
+                 "地点：{place}。回复 1 确认，回复 2 需要改期。",
+        "en": "{site}: visit changed. Your {visit_name} on {old_date} is now on {weekday} {date} at {time}"
+              "{zone_note}, {place}. Reply 1 to confirm or 2 to ask for another date.",
+    },
+    "visit_cancelled": {
+        "zh-CN": "【{site}】访视取消：原定 {date}（{weekday}）{time}{zone_note}的{visit_name}已取消，请不要前来。"
+                 "研究团队会与您联系。",
+        "en": "{site}: visit cancelled. Your {visit_name} on {weekday} {date} at {time}{zone_note} is cancelled; "
+              "please do not come in. The study team will be in touch.",
+    },
+    "visit_added": {
+        "zh-CN": "【{site}】新增访视：{date}（{weekday}）{time}{zone_note}，{visit_name}，地点：{place}。"
+                 "回复 1 确认，回复 2 需要改期。",
+        "en": "{site}: new study visit: {visit_name} on {weekday} {date} at {time}{zone_note}, {place}. "
+              "Reply 1 to confirm or 2 to ask for another date.",
+    },
     "questionnaire_invite": {
         "zh-CN": "【{site}】您好，请在 {deadline} 前填写问卷“{title}”：{link} "
                  "如身体不适，请不要等问卷，直接联系研究团队或去急诊。",
@@ -72,6 +90,13 @@ PREPARATION = {
                       "come with an adult. ",
     ("other", "zh-CN"): "",
     ("other", "en"): "",
+}
+
+#: A visit's type as a change text names it.
+VISIT_NAMES = {
+    ("infusion", "zh-CN"): "输注", ("infusion", "en"): "infusion",
+    ("marrow", "zh-CN"): "骨髓穿刺", ("marrow", "en"): "marrow aspirate",
+    ("other", "zh-CN"): "研究访视", ("other", "en"): "study visit",
 }
 
 #: The visit's day as the family hears it on the day a reminder goes (its step's days before).

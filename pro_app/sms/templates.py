@@ -77,6 +77,7 @@ def sample_value(name, rule, language, public_url, site_phone):
         "when": "30天后" if language == "zh-CN" else "in 30 days",
         "place": "P" * 35,  # the protocol file allows 35 characters
         "title": "T" * 35,  # longer instrument titles are cut to this in texts
+        "visit_name": "骨髓穿刺" if language == "zh-CN" else "marrow aspirate",
     }
     if kind == "link":
         path = LINK_PATHS.get(name, "/")

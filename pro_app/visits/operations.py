@@ -8,7 +8,7 @@ from sqlalchemy import select
 from pro_app.audit.operations import record
 from pro_app.clock import local_to_utc
 from pro_app.inputs import study_date_bounds
-from pro_app.reminders.operations import replan_visit
+from pro_app.reminders.operations import change_text_rows, enqueue, replan_visit
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
 
 
@@ -70,12 +70,19 @@ def _shift(visit, days, tz, new_time=None):
     visit.window_closes_on += timedelta(days=days)
 
 
+def _tell_family(session, visit, change, protocol, now, old_local=None):
+    """Queue the change text for a visit (after its reminders were planned again)."""
+    enqueue(session, change_text_rows(visit, change, protocol, now, old_local=old_local))
+
+
 def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_kinds,
-               reason, actor, now, protocol, instruments=None):
+               reason, actor, now, protocol, instruments=None, tell_family=False):
     """Move one visit, optionally shifting the later ones by the same number of days.
 
     Later visits of the same kind shift with `shift_later`; later visits of other kinds
     (marrow aspirates when a dose moves) shift only with `shift_other_kinds` as well.
+    A confirmation no longer holds for a new date; with `tell_family` the moved visit's
+    contacts get one change text.
     """
     reason = _require_reason(reason)
     if not visit.is_open:
@@ -114,6 +121,8 @@ def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_k
             target.window_closes_on += timedelta(days=days)
         else:
             _shift(target, days, tz)
+        if target.status == VisitStatus.CONFIRMED:
+            target.status = VisitStatus.SCHEDULED  # the family confirmed the old date, not this one
         target.updated_at = now
         record(
             session, actor=actor, now=now, reason=reason,
@@ -122,13 +131,16 @@ def move_visit(session, visit, new_date, new_time, *, shift_later, shift_other_k
             before=before, after=target.snapshot(),
         )
         replan_visit(session, target, protocol, now, instruments)
+        if tell_family and target is visit:
+            _tell_family(session, visit, "moved", protocol, now, old_local=old_local)
         changed.append(target)
     session.flush()
     return changed
 
 
-def set_visit_status(session, visit, status, *, reason, actor, now, protocol, instruments=None):
-    """Mark a visit done, missed, confirmed or cancelled."""
+def set_visit_status(session, visit, status, *, reason, actor, now, protocol, instruments=None,
+                     tell_family=False):
+    """Mark a visit done, missed, confirmed or cancelled; with `tell_family` a cancellation is texted."""
     reason = _require_reason(reason)
     allowed = {
         VisitStatus.CONFIRMED: OPEN_STATUSES,
@@ -149,13 +161,15 @@ def set_visit_status(session, visit, status, *, reason, actor, now, protocol, in
         before=before, after=visit.snapshot(),
     )
     replan_visit(session, visit, protocol, now, instruments)
+    if tell_family and status == VisitStatus.CANCELLED:
+        _tell_family(session, visit, "cancelled", protocol, now)
     session.flush()
     return visit
 
 
 def add_visit(session, participant, *, kind, on, at, duration_minutes, label, window_days,
-              reason, actor, now, protocol, instruments=None):
-    """Add an unplanned visit (an extra aspirate, a replacement dose, a review)."""
+              reason, actor, now, protocol, instruments=None, tell_family=False):
+    """Add an unplanned visit (an extra aspirate, a replacement dose, a review); optionally text it."""
     reason = _require_reason(reason)
     _require_plausible_date(participant, on)
     visit = Visit(
@@ -176,5 +190,7 @@ def add_visit(session, participant, *, kind, on, at, duration_minutes, label, wi
         entity_id=visit.id, participant_id=participant.id, after=visit.snapshot(),
     )
     replan_visit(session, visit, protocol, now, instruments)
+    if tell_family:
+        _tell_family(session, visit, "added", protocol, now)
     session.flush()
     return visit

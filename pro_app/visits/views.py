@@ -1,6 +1,7 @@
 """Staff pages to move, add, cancel and complete visits."""
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -25,6 +26,14 @@ def _visit_or_404(visit_id):
     if visit is None:
         abort(404)
     return visit
+
+
+def _say_who_was_told(told):
+    """Tell staff whether the family hears of the change they just saved."""
+    if told:
+        flash(_("The family gets one text about this change (held until their quiet hours end)."))
+    else:
+        flash(_("The family was not texted about this change."))
 
 
 def _render_edit(visit, move=None, status=None, code=200):
@@ -54,12 +63,14 @@ def move(visit_id):
             move_visit(db.session, visit, form.new_date.data, form.new_time.data,
                        shift_later=form.shift_later.data, shift_other_kinds=form.shift_other_kinds.data,
                        reason=form.reason.data, actor=Actor.staff(current_user), now=utcnow(),
-                       protocol=current_protocol(), instruments=current_instruments())
+                       protocol=current_protocol(), instruments=current_instruments(),
+                       tell_family=form.tell_family.data)
         except VisitChangeError as exc:
             db.session.rollback()
             form.new_date.errors = [*form.new_date.errors, str(exc.args[0])]
         else:
             db.session.commit()
+            _say_who_was_told(form.tell_family.data)
             return redirect(url_for("participants.show", study_id=visit.participant.study_id), code=303)
     return _render_edit(visit, move=form, code=400)
 
@@ -73,12 +84,14 @@ def status(visit_id):
         try:
             set_visit_status(db.session, visit, VisitStatus(form.status.data), reason=form.reason.data,
                              actor=Actor.staff(current_user), now=utcnow(), protocol=current_protocol(),
-                             instruments=current_instruments())
+                             instruments=current_instruments(), tell_family=form.tell_family.data)
         except VisitChangeError as exc:
             db.session.rollback()
             form.status.errors = [*form.status.errors, str(exc.args[0])]
         else:
             db.session.commit()
+            if form.status.data == VisitStatus.CANCELLED.value:
+                _say_who_was_told(form.tell_family.data)
             return redirect(url_for("participants.show", study_id=visit.participant.study_id), code=303)
     return _render_edit(visit, status=form, code=400)
 
@@ -94,12 +107,14 @@ def new(study_id):
                       at=form.at.data, duration_minutes=form.duration_minutes.data,
                       label=form.label.data, window_days=form.window_days.data or 0,
                       reason=form.reason.data, actor=Actor.staff(current_user), now=utcnow(),
-                       protocol=current_protocol(), instruments=current_instruments())
+                       protocol=current_protocol(), instruments=current_instruments(),
+                       tell_family=form.tell_family.data)
         except VisitChangeError as exc:
             db.session.rollback()
             form.reason.errors = [*form.reason.errors, str(exc.args[0])]
         else:
             db.session.commit()
+            _say_who_was_told(form.tell_family.data)
             return redirect(url_for("participants.show", study_id=study_id), code=303)
     code = 400 if form.errors else 200
     return render_template("visits/new.html", form=form, p=participant), code
