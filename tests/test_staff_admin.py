@@ -47,3 +47,11 @@ def test_admin_invites_changes_resets_and_deactivates(app, client, login, make_s
         actions = set(db.session.scalars(
             select(AuditEvent.action).where(AuditEvent.actor == "staff:admin@example.org")))
     assert {"staff.invited", "staff.role_changed", "staff.two_factor_reset", "staff.deactivated"} <= actions
+
+
+def test_an_admin_cannot_reset_or_close_their_own_account(app, client, login):
+    login("admin")
+    me = _staff(app, "admin@example.org")
+    assert client.post(f"/staff/admin/{me.id}/reset-two-factor").status_code == 400
+    assert client.post(f"/staff/admin/{me.id}/deactivate").status_code == 400
+    assert client.get("/staff/admin/").status_code == 200  # still signed in

@@ -100,6 +100,8 @@ def deactivate(staff_id):
 @staff_required(StaffRole.ADMIN)
 def reset_two_factor(staff_id):
     user = _account(staff_id)
+    if user.id == current_user.id:
+        abort(400, _("Another administrator resets your two-factor sign-in."))
     twofactor.reset_two_factor(db.session, user, actor=Actor.staff(current_user), now=utcnow(),
                                reason=(request.form.get("reason") or "").strip()[:500] or None)
     db.session.commit()
