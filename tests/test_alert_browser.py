@@ -217,13 +217,13 @@ def test_nurse_triages_a_red_alert_and_a_monitor_is_refused(server, browser, sho
         rows = [history.nth(i).inner_text() for i in range(history.count())]
         by_action = {}
         for row in rows:
-            found = re.search(r"alert\.(\w+)", row)
+            found = re.search(r"alert (opened|claimed|acknowledged|resolved)", row)
             assert found, row
             by_action[found.group(1)] = row
         assert set(by_action) == {"opened", "claimed", "acknowledged", "resolved"}, rows
         for action in ("claimed", "acknowledged", "resolved"):
-            assert f"staff:{NURSE}" in by_action[action], by_action[action]
-        assert NOTE in by_action["resolved"] and "advised_hospital_visit" in by_action["resolved"]
+            assert NURSE in by_action[action], by_action[action]
+        assert NOTE in by_action["resolved"] and "advised a hospital visit" in by_action["resolved"]
         shots(page, "resolved")
 
         assert alert_row(app, red) == {"state": AlertState.RESOLVED, "owner": NURSE,

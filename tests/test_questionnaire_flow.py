@@ -414,7 +414,11 @@ def test_a_resent_link_replaces_the_old_one(app, nurse, clock, make_participant,
     answer(respondent, 0, QOL[0])
 
     clock.now = NOW + timedelta(hours=2)
-    resent = nurse.post(f"/staff/assignments/{assignment_id}/resend")
+    refused = nurse.post(f"/staff/assignments/{assignment_id}/resend", data={"reason": "  "})
+    assert "nothing was sent" in text_of(nurse.get(refused.headers["Location"]))
+    tick(clock.now)
+    assert links(app, fake_twilio, ADULT)["quality-of-life"] == [old]  # no reason, no second link
+    resent = nurse.post(f"/staff/assignments/{assignment_id}/resend", data={"reason": "the family lost the text"})
     assert resent.status_code == 303
     assert "the old one no longer works" in text_of(nurse.get(resent.headers["Location"]))
     assert "sent 1" in tick(clock.now)

@@ -27,4 +27,5 @@ def init_app(app):
 
     app.register_blueprint(views.bp)
     app.register_blueprint(timeline.bp)
+    app.add_template_global(views.open_alerts_of, "open_alerts_of")
     # `pro-app export alerts` is one of the exports (pro_app/exports/cli.py), built on alert_rows().

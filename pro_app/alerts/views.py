@@ -12,14 +12,16 @@ from wtforms.validators import DataRequired, Length
 from pro_app.alerts.models import ACTIONS, ACTIVE, Alert, AlertOccurrence, AlertState
 from pro_app.alerts.operations import AlertChangeError, acknowledge, claim, resolve
 from pro_app.alerts.phones import on_call_watch
-from pro_app.alerts.wording import answers_behind, rule_name
+from pro_app.alerts.wording import answers_behind, escalation_words, fired_items, rule_name, summary
 from pro_app.audit.models import AuditEvent
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.i18n import select_language
 from pro_app.inputs import page_arg
 from pro_app.questionnaires import current_instruments
-from pro_app.questionnaires.models import Assignment
+from pro_app.questionnaires.instruments import from_stored
+from pro_app.questionnaires.models import Assignment, Response
+from pro_app.sms.models import InboundMessage, Message, MessageState
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
@@ -35,7 +37,11 @@ ACTION_LABELS = {
 
 
 class ResolveForm(FlaskForm):
-    action = SelectField(_l("Action taken"), choices=[SelectChoice(a, ACTION_LABELS[a]) for a in ACTIONS])
+    # No action is chosen for the nurse: a pre-selected "called" invites a record of a call never made.
+    action = SelectField(_l("Action taken"),
+                         choices=[SelectChoice("", _l("Choose what was done"))]
+                         + [SelectChoice(a, ACTION_LABELS[a]) for a in ACTIONS],
+                         validators=[DataRequired(message=_l("Choose what was done."))])
     note = TextAreaField(_l("Note"), validators=[DataRequired(message=_l("Write what was done.")), Length(max=2000)])
 
 
@@ -69,24 +75,33 @@ def index():
                                   .order_by(Alert.resolved_at.desc()).limit(20)).all()
     return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow(), total=total,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), fired=fired_rules([*alerts, *resolved]),
-                           watch=on_call_watch(db.session), phone_reasons=PHONE_REASONS)
+                           watch=on_call_watch(db.session), phone_reasons=PHONE_REASONS,
+                           escalation_words=escalation_words)
 
 
 def fired_rules(alerts):
     """Return {alert id: {"rules": [rule names, first fired first], "unfinished": bool}} in one query."""
-    lang = select_language()
-    fired = {a.id: {"rules": [], "unfinished": False} for a in alerts}
+    lang, instruments = select_language(), current_instruments()
+    fired = {a.id: {"rules": [], "said": [], "unfinished": False} for a in alerts}
     rows = db.session.execute(
         select(AlertOccurrence.alert_id, AlertOccurrence.rule, AlertOccurrence.label, AlertOccurrence.assignment_id,
-               AlertOccurrence.response_id)
+               AlertOccurrence.response_id, AlertOccurrence.detail)
         .where(AlertOccurrence.alert_id.in_(list(fired))).order_by(AlertOccurrence.at, AlertOccurrence.id)).all()
-    for alert_id, rule, label, assignment_id, response_id in rows:
+    for alert_id, rule, label, assignment_id, response_id, detail in rows:
         entry = fired[alert_id]
         name = rule_name(rule, label, lang)
         if name not in entry["rules"]:
             entry["rules"].append(name)
+            instrument = instruments.get(rule.partition(":")[0]) if ":" in rule else None
+            said = summary(answers_behind(detail, instrument, lang))
+            entry["said"].append(f"{name}: {said}" if said and said != name else name)
         entry["unfinished"] |= assignment_id is not None and response_id is None
     return fired
+
+
+def open_alerts_of(participant):
+    """Return a participant's active alerts, red first, for the header of their pages."""
+    return db.session.scalars(worklist_query().where(Alert.participant_id == participant.id)).all()
 
 
 def _alert_or_404(alert_id):
@@ -106,7 +121,29 @@ def show(alert_id, form=None, code=200):
                                                          AuditEvent.entity_id == alert.id)
                                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())).all()
     return render_template("alerts/show.html", alert=alert, fired=_fired_rows(occurrences), events=events,
-                           form=form or ResolveForm(), now=utcnow(), action_labels=ACTION_LABELS), code
+                           form=form or ResolveForm(), now=utcnow(), action_labels=ACTION_LABELS,
+                           escalation_words=escalation_words, **_contact_block(alert.participant),
+                           behind=_answers_behind(occurrences)), code
+
+
+def _contact_block(participant):
+    """The family to call: contacts, and the last few texts each way."""
+    sent = db.session.scalars(select(Message).where(Message.participant_id == participant.id,
+                                                    Message.state != MessageState.PENDING)
+                              .order_by(Message.updated_at.desc(), Message.id.desc()).limit(3)).all()
+    received = db.session.scalars(select(InboundMessage).where(InboundMessage.participant_id == participant.id)
+                                  .order_by(InboundMessage.received_at.desc()).limit(3)).all()
+    return {"contacts": participant.contacts, "last_sent": sent, "last_received": received}
+
+
+def _answers_behind(occurrences):
+    """Each response behind the episode with its instrument and the items that fired, for marking."""
+    marked = fired_items(o.detail for o in occurrences)
+    ids = sorted({o.response_id for o in occurrences if o.response_id})
+    out = []
+    for response in db.session.scalars(select(Response).where(Response.id.in_(ids)).order_by(Response.id)):
+        out.append((response, from_stored(response.version.definition, response.version.version_hash), marked))
+    return out
 
 
 def _fired_rows(occurrences):

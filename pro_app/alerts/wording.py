@@ -4,6 +4,7 @@ import json
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from pro_app.questionnaires.instruments import wording
 
@@ -39,13 +40,46 @@ def _answer(item, value, respondent, lang):
     return str(value)
 
 
+def escalation_words(level):
+    """Say an alert's escalation level in words: 'first notice', 'escalated twice'."""
+    if not level:
+        return _("first notice")
+    return ngettext("escalated once", "escalated %(num)d times", level)
+
+
+def fired_items(details):
+    """Return the ids of the items whose answers made rules fire, from the occurrences' details."""
+    found = set()
+    for detail in details:
+        if not isinstance(detail, dict):
+            continue
+        if isinstance(detail.get("item"), str):
+            found.add(detail["item"])
+        for entry in detail.get("items") or ():
+            if isinstance(entry, str):
+                found.add(entry)
+            elif isinstance(entry, dict) and isinstance(entry.get("item"), str):
+                found.add(entry["item"])
+    return found
+
+
+def summary(rows):
+    """Join the answers behind a fired rule into one short phrase for the worklist."""
+    return "; ".join(answer for _question, answer in rows if answer and not answer.startswith("{"))
+
+
 def answers_behind(detail, instrument, lang, respondent="self"):
     """Return [(what was asked or measured, the answer)] behind a fired rule, in words where possible."""
     detail = detail if isinstance(detail, dict) else {}
     try:
         if "item" in detail and "value" in detail:
             question, item = _question(instrument, detail["item"], respondent, lang)
-            return [(question, _answer(item, detail["value"], respondent, lang))]
+            answer = _answer(item, detail["value"], respondent, lang)
+            if isinstance(detail.get("threshold"), int | float) and not isinstance(detail["threshold"], bool):
+                unit = " °C" if item is not None and item.unit == "temperature" else ""
+                answer = _("%(answer)s (threshold %(threshold)s)", answer=answer,
+                           threshold=f"{detail['threshold']}{unit}")
+            return [(question, answer)]
         if isinstance(detail.get("items"), list) and all(isinstance(i, str) for i in detail["items"]):
             rows = []
             for item_id in detail["items"]:  # red flags answered yes

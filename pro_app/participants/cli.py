@@ -121,7 +121,7 @@ def add_command(study_id, start, tz, lang, age, phone, birth_date, consent_versi
         raise click.ClickException(f"STUDY_ID: {study_id} is already enrolled") from None
     db.session.commit()
     click.echo(f"enrolled {participant.study_id}: {len(participant.visits)} visits, "
-               f"{len(participant.contacts)} contacts")
+               f"{len(participant.contacts)} contact{'' if len(participant.contacts) == 1 else 's'}")
 
 
 def read_enrolments(path, rows, default_version="1.0"):

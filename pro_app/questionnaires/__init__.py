@@ -6,6 +6,7 @@ from flask import current_app
 
 from pro_app import ROOT, is_checkout, resource_folder
 from pro_app.questionnaires.instruments import InstrumentError, load_instruments, wording
+from pro_app.questionnaires.schedule import occasion_label
 
 
 def instrument_folders(app):
@@ -31,6 +32,7 @@ def init_app(app):
                                   f"no instrument {entry.instrument!r} in {', '.join(instrument_folders(app))}")
     app.extensions["pro_instruments"] = instruments
     app.add_template_global(wording, "wording")
+    app.add_template_global(occasion_label, "occasion_label")
     report_views.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(staff_views.bp)

@@ -1,6 +1,6 @@
 """Staff pages: each participant's questionnaires and responses, and completion across the study."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
@@ -59,12 +59,17 @@ def resend(assignment_id):
     if assignment is None:
         abort(404)
     now = utcnow()
+    reason = request.form.get("reason", "").strip()[:500]
     if not assignment.is_open_at(now):
         flash(_("Only a questionnaire whose window is open can be sent again."))
+    elif not reason:
+        # A second link invalidates the first: the log should say why the family got another.
+        flash(_("Say why the link goes again; nothing was sent."))
     else:
         ops.resend(db.session, assignment, current_protocol(), current_instruments(), now=now)
         record(db.session, actor=Actor.staff(current_user), action="questionnaire.link_resent",
-               entity="assignment", entity_id=assignment.id, participant_id=assignment.participant_id, now=now)
+               entity="assignment", entity_id=assignment.id, participant_id=assignment.participant_id, now=now,
+               reason=reason)
         db.session.commit()
         flash(_("A new link is on its way; the old one no longer works."))
     return redirect(url_for(".participant", study_id=assignment.participant.study_id), code=303)
