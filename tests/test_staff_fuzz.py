@@ -147,19 +147,24 @@ def app_config(twilio_config):
 
 
 @pytest.fixture
-def study(app, make_participant, make_staff, client, tick):
-    """Two participants with texts sent, and an admin (this client) and a monitor (another client) logged in."""
+def study(app, make_participant, make_staff, tick):
+    """Two participants with texts sent, and an admin and a monitor logged in, each with a client of its own.
+
+    Plain test clients, not pytest-flask's `client`: that one keeps the last request's context
+    pushed, so a request of the other client would run with a stale context underneath.
+    """
     make_participant("P-001", start=START, lang="zh-CN", phone=PATIENT,
                      caregivers=[{"phone": CAREGIVER, "name": "Mum", "lang": "en"}])
     make_participant("P-002", start=START, lang="en", age="5", phone="",
                      caregivers=[{"phone": "+8613900139002", "name": "Dad", "lang": "zh-CN"}])
     tick(NOW)
     clients = {}
-    for role, c in (("admin", client), ("monitor", app.test_client())):
+    for role, c in (("admin", app.test_client()), ("monitor", app.test_client())):
         email = make_staff(role)
         c.get("/lang/en")
         response = c.post("/staff/login", data={"email": email, "password": PASSWORD})
         assert response.status_code == 303, role
+        assert c.get("/staff/participants/").status_code == 200, role  # really signed in
         clients[role] = c
     return clients
 
@@ -201,7 +206,7 @@ def test_every_staff_route_survives_fuzzed_requests_from_an_admin(app, study):
 
     fuzz()
     # The examples reached real pages as well as refusals.
-    assert any(code < 400 for code in seen) and any(code >= 400 for code in seen)
+    assert 200 in seen and sum(code < 400 for code in seen) >= 10 and any(code >= 400 for code in seen)
 
 
 #: Routes that change study data: a monitor (read-only) is refused on every one.
