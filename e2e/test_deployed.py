@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import psycopg
+import pyotp
 import pytest
 from deployment import ROOT, free_port, insecure_tls
 from playwright.sync_api import expect
@@ -90,6 +91,39 @@ def invitation(deployment, number, instrument_id, lang="en", source="127.0.0.1",
                          f"{deployment.fake.messages_to(number)}")
 
 
+# --- staff sign-in: password, then the authenticator (two-factor is on, as in production) -------------
+
+SECRETS, LAST_STEP = {}, {}
+
+
+def authenticator_code(email):
+    """The next code the nurse's authenticator app shows (each code signs in once)."""
+    totp = pyotp.TOTP(SECRETS[email])
+    step = totp.timecode(datetime.now(UTC))
+    if LAST_STEP.get(email, -1) >= step:
+        time.sleep(30 - time.time() % 30 + 0.5)  # wait for the app's next code
+        step = totp.timecode(datetime.now(UTC))
+    LAST_STEP[email] = step
+    return totp.generate_otp(step)
+
+
+def sign_in_in_browser(page, base, email, password):
+    """Log in at /staff/login; set up the authenticator the first time, type its code after that."""
+    page.goto(base + "/staff/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/staff/(two-factor|login/code)"))
+    if "/two-factor" in page.url:
+        SECRETS[email] = page.locator("#totp-secret").inner_text().strip()
+        page.get_by_label("The 6-digit code your authenticator app shows").fill(authenticator_code(email))
+        page.get_by_role("button", name="Turn on two-factor sign-in").click()
+        page.get_by_role("link", name="I have kept my recovery codes").click()
+    else:
+        page.get_by_label("Code from your authenticator app, or a recovery code").fill(authenticator_code(email))
+        page.get_by_role("button", name="Sign in").click()
+
+
 # --- a client that is not a browser: one phone or desk, its own source address -----------------------
 
 class Client:
@@ -133,8 +167,23 @@ class Client:
         return CSRF.search(page).group(1)
 
     def log_in(self, email, password):
+        """The password; then, when it was right, the authenticator (set up the first time)."""
         token = self.form_token("/staff/login")
-        return self.request("POST", "/staff/login", {"csrf_token": token, "email": email, "password": password})
+        status, location, page = self.request("POST", "/staff/login",
+                                              {"csrf_token": token, "email": email, "password": password})
+        if status != 303 or not re.search(r"/staff/(two-factor|login/code)", location or ""):
+            return status, location, page
+        path = "/staff/two-factor" if "two-factor" in location else "/staff/login/code"
+        status, _location, form = self.request("GET", path)
+        assert status == 200, (path, status)
+        if path == "/staff/two-factor":
+            SECRETS[email] = re.search(r'<code id="totp-secret">([^<]+)</code>', form).group(1).strip()
+        token = CSRF.search(form).group(1)
+        status, location, page = self.request("POST", path, {"csrf_token": token, "code": authenticator_code(email)})
+        if path == "/staff/two-factor":  # the recovery codes, then on
+            assert status == 200 and "I have kept my recovery codes" in page, (status, main_text(page))
+            return 303, "/staff/", page
+        return status, location, page
 
 
 def main_text(page):
@@ -295,11 +344,8 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
     try:
         page = desk.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(deployment.base + "/staff/login")
-        page.get_by_label("Email").fill(NURSE)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(deployment.base + "/staff/alerts/")
+        sign_in_in_browser(page, deployment.base, NURSE, PASSWORD)
+        page.goto(deployment.base + "/staff/alerts/")
         row = page.locator("table.worklist tbody tr.alert-red").filter(has_text="E2E-RED")
         expect(row).to_have_count(1)
         shots(page, "nurse-worklist")
