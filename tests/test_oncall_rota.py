@@ -112,3 +112,13 @@ def test_rota_page_adds_and_removes_shifts(app, client, login, nurses, clock):
         shift_id = db.session.scalar(select(Shift.id))
     assert client.post(f"/staff/oncall/{shift_id}/remove").status_code == 303
     assert client.post(f"/staff/oncall/{shift_id}/remove").status_code == 404
+
+
+def test_the_worklist_phone_watch_follows_the_rota(app, client, runner, login, clock, make_staff):
+    make_staff("nurse", "day@example.org", phone=DAY)  # no one is marked on call
+    clock.now = utc("2026-03-02T10:00:00+08:00")
+    login("nurse")
+    assert "Nobody on call can be texted." in client.get("/staff/alerts/").get_data(as_text=True)
+    runner.invoke(args=["oncall", "add", "day@example.org", "--start", "2026-03-02 08:00",
+                        "--end", "2026-03-02 20:00"])
+    assert "Nobody on call can be texted." not in client.get("/staff/alerts/").get_data(as_text=True)

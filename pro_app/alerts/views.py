@@ -18,6 +18,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.i18n import select_language
 from pro_app.inputs import page_arg
+from pro_app.oncall.operations import on_call_now
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires.instruments import from_stored
 from pro_app.questionnaires.models import Assignment, Response
@@ -75,7 +76,8 @@ def index():
                                   .order_by(Alert.resolved_at.desc()).limit(20)).all()
     return render_template("alerts/index.html", alerts=alerts, resolved=resolved, now=utcnow(), total=total,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), fired=fired_rules([*alerts, *resolved]),
-                           watch=on_call_watch(db.session), phone_reasons=PHONE_REASONS,
+                           watch=on_call_watch(db.session, on_call_now(db.session, utcnow())),
+                           phone_reasons=PHONE_REASONS,
                            escalation_words=escalation_words)
 
 

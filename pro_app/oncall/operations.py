@@ -63,6 +63,12 @@ def on_call_at(session, now):
     ).all()
 
 
+def on_call_now(session, now):
+    """Return who gets red alerts at this instant: the nurses on shift, else the accounts marked on call."""
+    return list(on_call_at(session, now)) or session.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True), StaffUser.on_call.is_(True)).order_by(StaffUser.id)).all()
+
+
 def gaps(spans, start, end):
     """Return the parts of [start, end) that no (starts, ends) span covers, in order."""
     found, cursor = [], start
