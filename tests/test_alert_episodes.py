@@ -202,7 +202,7 @@ def staff_browser(app, email=NURSE_EMAIL):
 
 
 def fired_table(html):
-    found = re.search(r'<table class="fired">(.*?)</table>', html, re.S)
+    found = re.search(r'<table class="fired[^"]*">(.*?)</table>', html, re.S)
     assert found, html
     return found.group(1)
 
