@@ -24,8 +24,11 @@ def gateway():
     return ext["pro_sms_gateway"]
 
 
-def run_tick(now):
-    """Run every due piece of work once as of `now`; return a one-line summary."""
+def run_tick(now, worker=None):
+    """Run every due piece of work once as of `now`; return a one-line summary.
+
+    `worker` marks the claims of a long-lived process (workers.worker_id), freed at once if it dies.
+    """
     from pro_app import alerts
     from pro_app.alerts.operations import escalate, missed_questionnaires
     from pro_app.oncall.operations import warn_of_gap
@@ -45,6 +48,7 @@ def run_tick(now):
         rate=float(config["SMS_RATE"] or 0),
         batch=int(config["SMS_BATCH"]),
         lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),
+        worker=worker,
     )
     summary.add("questionnaires expired", len(expired))
     summary.add("alerts escalated", escalated)
@@ -68,13 +72,20 @@ def _parse_now(_ctx, _param, value):
 @with_appcontext
 def tick_command(now):
     """Run every due piece of work once and print a one-line summary."""
-    click.echo(run_tick(now or utcnow()))
+    from pro_app.sms.dispatch import STOPPING
+    from pro_app.sms.workers import worker_id
+
+    # SIGTERM: finish the text in hand and hand the rest back before exiting.
+    signal.signal(signal.SIGTERM, lambda *_: STOPPING.set())
+    click.echo(run_tick(now or utcnow(), worker=worker_id(db.session)))
 
 
 def _tick_job(app):
+    from pro_app.sms.workers import worker_id
+
     with app.app_context():
         try:
-            summary = run_tick(utcnow())
+            summary = run_tick(utcnow(), worker=worker_id(db.session))
         except Exception:
             log.exception("tick failed")
             db.session.rollback()

@@ -5,7 +5,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 
 from pro_app.db import insert_new
 from pro_app.reminders.plan import Recipient, plan_visit_reminders
@@ -156,12 +156,15 @@ def plan_participant(session, participant, protocol, *, public_url, now):
 
 
 def replan_visit(session, visit, protocol, now, instruments=None):
-    """Cancel a changed visit's pending reminders and plan them again; flush."""
+    """Cancel a changed visit's pending and claimed-but-untried texts and plan them again; flush."""
     visit.revision += 1
     session.execute(
         update(Message)
-        .where(Message.visit_id == visit.id, Message.state == MessageState.PENDING)
-        .values(state=MessageState.CANCELLED, state_reason="visit changed", updated_at=now)
+        .where(Message.visit_id == visit.id,
+               or_(Message.state == MessageState.PENDING,
+                   and_(Message.state == MessageState.SENDING, Message.attempted_at.is_(None))))
+        .values(state=MessageState.CANCELLED, state_reason="visit changed", claimed_at=None, claimed_by=None,
+                updated_at=now)
     )
     session.flush()
     enqueue(session, visit_reminder_rows(visit, protocol, now))

@@ -1,27 +1,29 @@
 """Sending the outbox: claim due texts atomically, send each once, record what happened."""
 
 import logging
-import secrets
 import threading
 import time as clock
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from pro_app.participants.models import Contact, Participant, ParticipantStatus
 from pro_app.questionnaires.operations import LINK, new_link
 from pro_app.reminders.operations import CALENDAR_LINK, new_calendar_token
 from pro_app.reminders.quiet import next_allowed
+from pro_app.sms import workers
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
 from pro_app.sms.routing import hold, stop_route, wait_for_route
+from pro_app.visits.models import OPEN_STATUSES, Visit
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 
-#: Set by the scheduler on SIGTERM: finish the text in hand, claim nothing more.
+#: Set on SIGTERM: finish the text in hand, hand the rest back, claim nothing more.
 STOPPING = threading.Event()
 
 
@@ -96,16 +98,36 @@ def _bulk(session, stmt):
     return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
 
 
-def recover_claims(session, now, lease):
-    """Hand back texts a dead worker claimed but never tried; mark those it was sending unknown."""
+def recover_claims(session, now, lease, worker=None):
+    """Hand back texts a dead worker claimed but never tried; mark those it was sending unknown.
+
+    A claim is abandoned once its lease has passed, or at once when its worker is known dead.
+    """
     cutoff = now - lease
+    owner_of = func.substr(Message.claimed_by, 1, workers.WIDTH)
+    tracked = session.scalars(select(owner_of).distinct().where(
+        Message.state == MessageState.SENDING, or_(Message.claimed_by.startswith("L"),
+                                                   Message.claimed_by.startswith("P")),
+    )).all()
+    dead = sorted(workers.dead_workers(session, set(tracked) - {worker}))
+    gone = [owner_of.in_(dead)] if dead else []
     handed_back = _bulk(session, update(Message).where(
-        Message.state == MessageState.SENDING, Message.attempted_at.is_(None), Message.claimed_at < cutoff,
+        Message.state == MessageState.SENDING, Message.attempted_at.is_(None),
+        or_(Message.claimed_at < cutoff, *gone),
     ).values(state=MessageState.PENDING, claimed_at=None, claimed_by=None, updated_at=now))
     interrupted = _bulk(session, update(Message).where(
-        Message.state == MessageState.SENDING, Message.attempted_at.is_not(None), Message.attempted_at < cutoff,
+        Message.state == MessageState.SENDING, Message.attempted_at.is_not(None),
+        or_(Message.attempted_at < cutoff, *gone),
     ).values(state=MessageState.UNKNOWN, state_reason="interrupted while sending", updated_at=now))
     return handed_back, interrupted
+
+
+def hand_back(session, owner, now):
+    """Return this run's claimed, untried texts to the queue (on SIGTERM or an error)."""
+    return _bulk(session, update(Message).where(
+        Message.claimed_by == owner, Message.state == MessageState.SENDING, Message.attempted_at.is_(None),
+    ).values(state=MessageState.PENDING, claimed_at=None, claimed_by=None, attempts=Message.attempts - 1,
+             updated_at=now))
 
 
 def drop_stale(session, now):
@@ -116,12 +138,13 @@ def drop_stale(session, now):
 
 
 def claim(session, now, limit, owner, stamp=None, ids=None):
-    """Atomically take up to `limit` texts due by `now` for `owner`; never two workers the same."""
+    """Atomically take up to `limit` texts due by `now` for `owner`, staff texts first; never two workers the same."""
     due = (
         select(Message.id)
         .where(Message.state == MessageState.PENDING, Message.due_at <= now,
                *([Message.id.in_(ids)] if ids is not None else []))
-        .order_by(Message.due_at, Message.id)
+        # Staff texts (red alerts, rota gaps: no contact) jump the queue.
+        .order_by(Message.contact_id.is_not(None), Message.due_at, Message.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
         # Evaluated once: as a correlated subquery PostgreSQL may rerun it per row and
@@ -134,18 +157,62 @@ def claim(session, now, limit, owner, stamp=None, ids=None):
         .where(Message.id.in_(select(due.c.id)), Message.state == MessageState.PENDING)
         .values(state=MessageState.SENDING, claimed_at=stamp or now, claimed_by=owner,
                 attempts=Message.attempts + 1, updated_at=stamp or now)
-        .returning(Message.id)
+        .returning(Message.id, Message.contact_id, Message.due_at)
         .execution_options(synchronize_session=False)
     )
-    return sorted(session.scalars(stmt).all())
+    rows = session.execute(stmt).all()
+    return [r.id for r in sorted(rows, key=lambda r: (r.contact_id is not None, r.due_at, r.id))]
+
+
+def _revision_of_key():
+    return literal(":r") + cast(Visit.revision, String) + literal(":")
+
+
+def still_true():
+    """Return the conditions a claimed text must still meet when it goes (one SQL expression).
+
+    A visit's texts carry its revision in their key: a visit moved, cancelled or marked since
+    they were written has a newer one. Reminders also need the visit still open.
+    """
+    about_visit = or_(Message.dedupe_key.startswith("visit:"), Message.dedupe_key.startswith("change:visit:"))
+    return (
+        or_(Message.visit_id.is_(None), ~about_visit, exists().where(
+            Visit.id == Message.visit_id, Message.dedupe_key.contains(_revision_of_key()),
+            or_(Visit.status.in_(OPEN_STATUSES), ~Message.dedupe_key.startswith("visit:")),
+        )),
+        or_(Message.participant_id.is_(None), exists().where(
+            Participant.id == Message.participant_id, Participant.status == ParticipantStatus.ACTIVE)),
+        or_(Message.contact_id.is_(None), exists().where(
+            Contact.id == Message.contact_id, Contact.consent_at.is_not(None))),
+        ~exists().where(PhoneNumber.phone == Message.to_phone,
+                        or_(PhoneNumber.opted_out_at.is_not(None), PhoneNumber.unreachable_at.is_not(None))),
+    )
+
+
+STALE_REASONS = ("visit changed", "participant not active", "no consent to texts", "opted out or unreachable")
 
 
 def mark_attempted(session, message_id, owner, now):
-    """Record that `owner` is about to send; False when its claim was recovered meanwhile."""
+    """Record that `owner` is about to send, if the text still holds; False when it must not go.
+
+    One statement checks the claim (not recovered meanwhile) and that the text is still true.
+    """
     return _bulk(session, update(Message).where(
         Message.id == message_id, Message.state == MessageState.SENDING,
-        Message.claimed_by == owner, Message.attempted_at.is_(None),
+        Message.claimed_by == owner, Message.attempted_at.is_(None), *still_true(),
     ).values(attempted_at=now, updated_at=now)) == 1
+
+
+def cancel_if_stale(session, message_id, owner, now):
+    """Cancel a claimed text that no longer holds, with the first reason that applies; return it."""
+    mine = (Message.id == message_id, Message.state == MessageState.SENDING, Message.claimed_by == owner,
+            Message.attempted_at.is_(None))
+    for reason, condition in zip(STALE_REASONS, still_true(), strict=True):
+        if _bulk(session, update(Message).where(*mine, ~condition).values(
+                state=MessageState.CANCELLED, state_reason=reason, claimed_at=None, claimed_by=None,
+                updated_at=now)):
+            return reason
+    return None
 
 
 def _quiet_of(message):
@@ -164,17 +231,19 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
     participant = message.participant
     assignment = message.assignment
     decision = decide(
-        now=now, expires_at=message.expires_at, phone=phone,
+        # The confirmation of a STOP is the one text an opted-out number still gets.
+        now=now, expires_at=message.expires_at, phone=None if message.template == "reply_opt_out" else phone,
         participant_active=participant.is_active if participant is not None else None,
         ignore_quiet_hours=message.ignore_quiet_hours, quiet=_quiet_of(message),
         assignment_open=assignment.is_open_at(now) if assignment is not None else None,
     )
-    message.updated_at = now
     if decision.action == "drop":
+        message.updated_at = now
         message.state, message.state_reason = MessageState.SUPPRESSED, decision.reason
         session.commit()
         return "dropped " + decision.reason
     if decision.action == "defer":
+        message.updated_at = now
         message.state, message.due_at = MessageState.PENDING, decision.until
         message.claimed_at = message.claimed_by = None
         message.state_reason = "quiet hours"
@@ -197,15 +266,20 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         # A link's token exists only in the text itself; the outbox keeps it shortened,
         # except with the console gateway, whose outbox is the demo phone's inbox.
         message.body = body if gateway.name == "console" else _shortened(body, tokens)
+    # Wait for the rate before the last check, so that nothing changes unseen in between.
+    limiter.wait()
     # Record the attempt before the request: after a crash this text is "unknown", never resent.
-    # The update is conditional, so a claim recovered by another worker is not sent here too.
+    # The update is conditional, so a claim recovered by another worker is not sent here too,
+    # nor a text its visit, participant or contact no longer bears out.
     if not mark_attempted(session, message.id, owner, now):
         session.rollback()
-        return "skipped"
+        reason = cancel_if_stale(session, message.id, owner, now)
+        session.commit()
+        return f"cancelled {reason}" if reason else "skipped"
     session.commit()
     set_committed_value(message, "attempted_at", now)
+    set_committed_value(message, "updated_at", now)
     # No transaction is open during the request: on SQLite it would hold the write lock.
-    limiter.wait()
     result = gateway.send(message.to_phone, body, status_callback=f"{public_url}/sms/status", message=message)
     result = replace(result, route=result.route or route)
     outcome = apply_result(session, message, result, now)
@@ -256,38 +330,46 @@ def apply_result(session, message, result, now):
 
 
 def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timedelta(minutes=2),
-             budget_seconds=50.0):
-    """Send every due text once, as of `now`; returns a summary of what happened."""
+             budget_seconds=50.0, worker=None):
+    """Send every due text once, as of `now`; returns a summary of what happened.
+
+    `worker` (workers.worker_id) lets other workers free this one's claims as soon as it dies.
+    """
     summary = DispatchSummary()
-    handed_back, interrupted = recover_claims(session, now, lease)
+    handed_back, interrupted = recover_claims(session, now, lease, worker)
     summary.add("handed back", handed_back)
     summary.add("unknown", interrupted)
     summary.add("dropped stale", drop_stale(session, now))
     session.commit()
     limiter = RateLimiter(rate)
-    owner = secrets.token_hex(16)
+    owner = workers.run_owner(worker)
     started = clock.monotonic()
-    while clock.monotonic() - started < budget_seconds and not STOPPING.is_set():
-        # Stamp claims with the time they are made, not the tick's start, so that a long
-        # tick's later batches do not look abandoned to other workers.
-        stamp = now + timedelta(seconds=clock.monotonic() - started)
-        ids = claim(session, now, batch, owner, stamp)
+    try:
+        while clock.monotonic() - started < budget_seconds and not STOPPING.is_set():
+            # Stamp claims with the time they are made, not the tick's start, so that a long
+            # tick's later batches do not look abandoned to other workers.
+            stamp = now + timedelta(seconds=clock.monotonic() - started)
+            ids = claim(session, now, batch, owner, stamp)
+            session.commit()
+            if not ids:
+                break
+            for message_id in ids:
+                if STOPPING.is_set():
+                    break
+                summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
+                                     public_url=public_url, limiter=limiter))
+    finally:
+        # Whatever stopped the run, its untried claims go back now rather than after the lease.
+        session.rollback()
+        summary.add("handed back on stop", hand_back(session, owner, now))
         session.commit()
-        if not ids:
-            break
-        for message_id in ids:
-            if STOPPING.is_set():
-                break  # the rest are handed back to the next worker once the lease passes
-            summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
-                                 public_url=public_url, limiter=limiter))
     return summary
 
 
 def send_now(session, gateway, ids, *, now, public_url):
     """Send these texts at once (a red alert right after its commit); the scheduler is the safety net."""
-    owner = secrets.token_hex(16)
+    owner = workers.run_owner(None)
     claimed = claim(session, now, len(ids), owner, ids=list(ids))
     session.commit()
     return [send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
                      limiter=RateLimiter(0)) for message_id in claimed]
-
