@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["plan_store.py", "dispatch.py", "alerts.py", "questionnaire_pages.py", "exports.py"]
+BENCHMARKS = ["plan_store.py", "dispatch.py", "alerts.py", "questionnaire_pages.py", "exports.py",
+              "audit.py"]
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE.parent))

@@ -25,6 +25,14 @@ ACTIONS = {
 }
 
 
+FAMILY_LABELS = {
+    "alert": _l("alerts"), "participant": _l("participants"), "visit": _l("visits"),
+    "questionnaire": _l("questionnaires"), "reply": _l("replies"), "phone": _l("phone numbers"),
+    "consent": _l("consent"), "export": _l("exports"), "oncall": _l("on-call rota"), "staff": _l("staff accounts"),
+    "sms": _l("text routes"),
+}
+
+
 def action_words(action):
     """Name an audit action in the page language ('alert resolved'), or by its code when new."""
     if action in ACTIONS:
