@@ -23,6 +23,9 @@ class Defaults:
     SMS_RATE = 0
     SMS_BATCH = 50
     SMS_CLAIM_LEASE_SECONDS = 120
+    #: Providers that answer STOP with their own confirmation (Twilio's default on long codes),
+    #: comma-separated; the app confirms a STOP itself on every other one.
+    SMS_STOP_CONFIRMED_BY = "twilio"
     TWILIO_TIMEOUT = 10
     SCHEDULER_INTERVAL_SECONDS = 3
     ALERT_RED_ESCALATE_MINUTES = 15

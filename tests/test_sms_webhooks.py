@@ -551,13 +551,22 @@ def test_reschedule_lands_in_the_inbox_and_replies(app, client, fake_twilio, tic
     assert word in page and "asks for another date" in page and "P-001" in page
 
 
-def test_free_text_lands_in_the_inbox_without_a_reply(app, client, fake_twilio, tick, clock, enrolled, login):
+def test_free_text_lands_in_the_inbox_with_one_acknowledgement_per_12_hours(
+        app, client, fake_twilio, tick, clock, enrolled, login):
     body = "We are stuck in traffic, 20 minutes late"
     before_messages = len(messages(app))
     assert post_inbound(client, fake_twilio, CAREGIVER, body).status_code == 200
     [inbound] = inbound_rows(app)
     assert inbound.action == "other" and inbound.handled_at is None and inbound.body == body
-    assert len(messages(app)) == before_messages
+    [ack] = messages(app, template="reply_ack")
+    assert ack.to_phone == CAREGIVER and "022-2390 9999" in ack.body and body not in ack.body
+    assert len(messages(app)) == before_messages + 1
+    clock.now += timedelta(hours=11)
+    post_inbound(client, fake_twilio, CAREGIVER, "Still in traffic")
+    assert len(messages(app, template="reply_ack")) == 1
+    clock.now += timedelta(hours=2)
+    post_inbound(client, fake_twilio, CAREGIVER, "Here now")
+    assert len(messages(app, template="reply_ack")) == 2
     with app.app_context():
         assert db.session.scalar(select(Visit.id).where(Visit.status != VisitStatus.SCHEDULED)) is None
     assert phone_row(app, CAREGIVER) is None or phone_row(app, CAREGIVER).can_receive

@@ -21,6 +21,8 @@ _PLACE = {
     "properties": {"zh-CN": {"type": "string", "minLength": 1, "maxLength": 35},
                    "en": {"type": "string", "minLength": 1, "maxLength": 35}},
 }
+#: A site that does not say when its team answers the phone gets these.
+OFFICE_HOURS = {"zh-CN": "周一至周五 8:00–17:00", "en": "Monday to Friday 8:00–17:00"}
 _STUDY_DAY = {"type": "integer", "minimum": -60, "maximum": 3650, "not": {"const": 0}}
 
 SCHEMA = {
@@ -50,6 +52,7 @@ SCHEMA = {
                     },
                 },
                 "phone": {"type": "string"},
+                "office_hours": _PLACE,
                 "places": {
                     "type": "object",
                     "additionalProperties": False,
@@ -282,6 +285,8 @@ class Protocol:
     source: str = ""
     #: Where each type of visit takes place, per language; a type without one is at the site.
     places: dict = None
+    #: When the study team answers the phone, per language, as the automatic reply says it.
+    office_hours: dict = None
 
     def place(self, visit_type, language):
         """Return where a type of visit takes place, in one language."""
@@ -415,4 +420,5 @@ def _build(doc):
         nudge_before_close_hours=data["questionnaires"]["nudge_hours_before_close"],
         source=doc.path,
         places={kind: dict(names) for kind, names in data["site"].get("places", {}).items()},
+        office_hours=dict(data["site"].get("office_hours") or OFFICE_HOURS),
     )

@@ -64,6 +64,16 @@ TEXTS = {
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "
               "emergency department now. Reply STOP to stop texts.",
     },
+    "reply_opt_out": {
+        "zh-CN": "【{site}】您已退订，不会再收到研究短信。回复 START 可重新接收。如有疑问请致电 {phone}。",
+        "en": "{site}: you will get no more study texts. Reply START to get them again. Questions: call {phone}.",
+    },
+    "reply_ack": {
+        "zh-CN": "【{site}】已收到您的短信，研究团队会在工作时间（{hours}）回复。"
+                 "急事请致电 {phone}；紧急情况请立即前往急诊。",
+        "en": "{site}: we have your text; the study team answers in office hours ({hours}). "
+              "If it cannot wait, call {phone}; in an emergency go to the nearest emergency department now.",
+    },
     "reply_opt_in": {
         "zh-CN": "【{site}】您将重新接收研究提醒短信。回复 退订 或 STOP 可随时停止。",
         "en": "{site}: you will get study reminder texts again. Reply STOP at any time to stop.",

@@ -15,7 +15,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import csrf
 from pro_app.protocol import current_protocol
-from pro_app.sms.inbound import receive
+from pro_app.sms.inbound import provider_confirms_stop, receive
 from pro_app.sms.models import STATE_RANK, Message, MessageState
 from pro_app.sms.operations import mark_unreachable
 
@@ -114,6 +114,7 @@ def up(secret):
     for item in items:
         # PostgreSQL text cannot hold NUL; it never belongs in a text message anyway.
         receive(db.session, provider_sid=f"aliyun-up-{item['sequence_id']}", from_phone=e164(item["phone_number"]),
-                to_phone=None, body=item["content"].replace("\x00", ""), protocol=protocol, now=now)
+                to_phone=None, body=item["content"].replace("\x00", ""), protocol=protocol, now=now,
+                provider_confirms_stop=provider_confirms_stop(current_app.config, "aliyun"))
     db.session.commit()
     return jsonify(OK)

@@ -2,14 +2,14 @@
 
 import secrets
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
 from pro_app.protocol import current_protocol
-from pro_app.sms.inbound import receive
+from pro_app.sms.inbound import provider_confirms_stop, receive
 from pro_app.sms.models import InboundMessage, Message, MessageState
 
 bp = Blueprint("devphone", __name__, url_prefix="/dev/phone")
@@ -40,7 +40,8 @@ def reply(phone):
     body = (request.form.get("body") or "").strip()[:1600]
     if body:
         receive(db.session, provider_sid="DEV" + secrets.token_hex(16), from_phone=phone, to_phone=None,
-                body=body, protocol=current_protocol(), now=utcnow())
+                body=body, protocol=current_protocol(), now=utcnow(),
+                provider_confirms_stop=provider_confirms_stop(current_app.config, "console"))
         db.session.commit()
     return redirect(url_for(".thread", phone=phone), code=303)
 

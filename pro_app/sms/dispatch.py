@@ -3,10 +3,13 @@
 import logging
 import threading
 import time as clock
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import String, cast, exists, func, literal, or_, select, update
+from sqlalchemy.orm import selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pro_app.participants.models import Contact, Participant, ParticipantStatus
@@ -72,14 +75,16 @@ class RateLimiter:
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self.next_slot = 0.0
         self.monotonic, self.sleep = monotonic, sleep
+        self.lock = threading.Lock()
 
     def wait(self):
         if not self.interval:
             return
-        now = self.monotonic()
-        if self.next_slot > now:
-            self.sleep(self.next_slot - now)
-        self.next_slot = max(self.next_slot, now) + self.interval
+        with self.lock:  # the sending threads share one rate
+            now = self.monotonic()
+            if self.next_slot > now:
+                self.sleep(self.next_slot - now)
+            self.next_slot = max(self.next_slot, now) + self.interval
 
 
 @dataclass
@@ -184,8 +189,10 @@ def still_true():
             Participant.id == Message.participant_id, Participant.status == ParticipantStatus.ACTIVE)),
         or_(Message.contact_id.is_(None), exists().where(
             Contact.id == Message.contact_id, Contact.consent_at.is_not(None))),
-        ~exists().where(PhoneNumber.phone == Message.to_phone,
-                        or_(PhoneNumber.opted_out_at.is_not(None), PhoneNumber.unreachable_at.is_not(None))),
+        # The confirmation of a STOP is the one text an opted-out number still gets.
+        or_(Message.template == "reply_opt_out", ~exists().where(
+            PhoneNumber.phone == Message.to_phone,
+            or_(PhoneNumber.opted_out_at.is_not(None), PhoneNumber.unreachable_at.is_not(None)))),
     )
 
 
@@ -222,16 +229,24 @@ def _quiet_of(message):
     return contact.timezone, contact.quiet_start, contact.quiet_end
 
 
-def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
-    """Decide, send and record one claimed text; commits twice (before and after sending)."""
-    message = session.get(Message, message_id, populate_existing=True)
+def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, phones=None):
+    """Decide, send and record one claimed text; commits once, before sending.
+
+    Its result is written in the caller's next transaction (the next text's commit, or the
+    batch's): a crash before that leaves it "outcome unknown", never sent twice. With `phones`
+    (from load_batch) the text and its number are already in the session.
+    """
+    if phones is None:
+        message = session.get(Message, message_id, populate_existing=True)
+        phone = None if message is None else session.get(PhoneNumber, message.to_phone, populate_existing=True)
+    else:
+        message = session.get(Message, message_id)
+        phone = None if message is None else phones.get(message.to_phone)
     if message is None or message.state != MessageState.SENDING or message.claimed_by != owner:
         return "skipped"
-    phone = session.get(PhoneNumber, message.to_phone, populate_existing=True)
     participant = message.participant
     assignment = message.assignment
     decision = decide(
-        # The confirmation of a STOP is the one text an opted-out number still gets.
         now=now, expires_at=message.expires_at, phone=None if message.template == "reply_opt_out" else phone,
         participant_active=participant.is_active if participant is not None else None,
         ignore_quiet_hours=message.ignore_quiet_hours, quiet=_quiet_of(message),
@@ -254,6 +269,15 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         session.commit()
         return waiting
 
+    # Wait for the rate before the last check, so that nothing changes unseen in between.
+    limiter.wait()
+    # Record the attempt before the request: after a crash this text is "unknown", never resent.
+    # The update is conditional, so a claim recovered by another worker is not sent here too,
+    # nor a text its visit, participant or contact no longer bears out.
+    if not mark_attempted(session, message.id, owner, now):
+        reason = cancel_if_stale(session, message.id, owner, now)
+        session.commit()
+        return f"cancelled {reason}" if reason else "skipped"
     unsent = body = message.body
     tokens = []
     if assignment is not None and LINK in body:
@@ -266,16 +290,6 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
         # A link's token exists only in the text itself; the outbox keeps it shortened,
         # except with the console gateway, whose outbox is the demo phone's inbox.
         message.body = body if gateway.name == "console" else _shortened(body, tokens)
-    # Wait for the rate before the last check, so that nothing changes unseen in between.
-    limiter.wait()
-    # Record the attempt before the request: after a crash this text is "unknown", never resent.
-    # The update is conditional, so a claim recovered by another worker is not sent here too,
-    # nor a text its visit, participant or contact no longer bears out.
-    if not mark_attempted(session, message.id, owner, now):
-        session.rollback()
-        reason = cancel_if_stale(session, message.id, owner, now)
-        session.commit()
-        return f"cancelled {reason}" if reason else "skipped"
     session.commit()
     set_committed_value(message, "attempted_at", now)
     set_committed_value(message, "updated_at", now)
@@ -285,8 +299,35 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter):
     outcome = apply_result(session, message, result, now)
     if outcome == "retried":
         message.body = unsent  # the next attempt makes fresh links: these never reached the phone
-    session.commit()
     return outcome
+
+
+def load_batch(session, ids):
+    """Load claimed texts with what decide() needs in a few statements; return their numbers' status."""
+    messages = session.scalars(
+        select(Message).where(Message.id.in_(ids))
+        .options(selectinload(Message.participant), selectinload(Message.contact),
+                 selectinload(Message.assignment))
+        .execution_options(populate_existing=True)
+    ).all()
+    to = {m.to_phone for m in messages}
+    return {p.phone: p for p in session.scalars(
+        select(PhoneNumber).where(PhoneNumber.phone.in_(to)).execution_options(populate_existing=True))}
+
+
+def send_batch(session, ids, gateway, *, now, owner, public_url, limiter, summary):
+    """Send claimed texts in order; record the last result before returning."""
+    try:
+        phones = load_batch(session, ids)
+        for message_id in ids:
+            if STOPPING.is_set():
+                break
+            summary.add(send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
+                                 limiter=limiter, phones=phones))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _shortened(body, tokens):
@@ -330,10 +371,12 @@ def apply_result(session, message, result, now):
 
 
 def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timedelta(minutes=2),
-             budget_seconds=50.0, worker=None):
+             budget_seconds=50.0, worker=None, concurrency=1):
     """Send every due text once, as of `now`; returns a summary of what happened.
 
     `worker` (workers.worker_id) lets other workers free this one's claims as soon as it dies.
+    With `concurrency` above 1, that many threads send a batch, each on a session of its own,
+    since a text's time is mostly the provider's round trip.
     """
     summary = DispatchSummary()
     handed_back, interrupted = recover_claims(session, now, lease, worker)
@@ -343,6 +386,11 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     session.commit()
     limiter = RateLimiter(rate)
     owner = workers.run_owner(worker)
+    bind = session.get_bind()
+    # A session bound to one connection (the tests' outer transaction) cannot be shared by threads.
+    threads = concurrency if concurrency > 1 and hasattr(bind, "connect") else 1
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="sms-send") if threads > 1 else None
+    new_session = sessionmaker(bind=bind, expire_on_commit=False)
     started = clock.monotonic()
     try:
         while clock.monotonic() - started < budget_seconds and not STOPPING.is_set():
@@ -353,12 +401,22 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
             session.commit()
             if not ids:
                 break
-            for message_id in ids:
-                if STOPPING.is_set():
-                    break
-                summary.add(send_one(session, message_id, gateway, now=now, owner=owner,
-                                     public_url=public_url, limiter=limiter))
+            send = partial(send_batch, gateway=gateway, now=now, owner=owner, public_url=public_url,
+                           limiter=limiter)
+            if pool is None:
+                send(session, ids, summary=summary)
+                continue
+            parts = [DispatchSummary() for _ in range(threads)]
+            futures = [pool.submit(_send_apart, new_session, ids[i::threads], send, parts[i])
+                       for i in range(threads) if ids[i::threads]]
+            for future in futures:
+                future.result()
+            for part in parts:
+                for key, n in part.counts.items():
+                    summary.add(key, n)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
         # Whatever stopped the run, its untried claims go back now rather than after the lease.
         session.rollback()
         summary.add("handed back on stop", hand_back(session, owner, now))
@@ -366,10 +424,17 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     return summary
 
 
+def _send_apart(new_session, ids, send, summary):
+    with new_session() as session:
+        send(session, ids, summary=summary)
+
+
 def send_now(session, gateway, ids, *, now, public_url):
     """Send these texts at once (a red alert right after its commit); the scheduler is the safety net."""
     owner = workers.run_owner(None)
     claimed = claim(session, now, len(ids), owner, ids=list(ids))
     session.commit()
-    return [send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
-                     limiter=RateLimiter(0)) for message_id in claimed]
+    outcomes = [send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
+                         limiter=RateLimiter(0)) for message_id in claimed]
+    session.commit()
+    return outcomes

@@ -11,15 +11,27 @@ from pro_app.protocol.hotline import hotline
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.keywords import parse_reply
-from pro_app.sms.models import InboundMessage
+from pro_app.sms.models import InboundMessage, Message
 from pro_app.sms.operations import mark_reachable, opt_in, opt_out
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
 
 REPLY_VALID = timedelta(hours=1)
+#: A number that keeps writing gets the automatic acknowledgement at most this often.
+ACK_EVERY = timedelta(hours=12)
 
 
-def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now):
-    """Store one inbound text and act on it; a repeat of the same provider id does nothing."""
+def provider_confirms_stop(config, provider):
+    """Tell whether a provider itself answers STOP with a confirmation (Twilio's long codes do)."""
+    return provider in {p.strip() for p in str(config.get("SMS_STOP_CONFIRMED_BY") or "").split(",")}
+
+
+def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now, provider_confirms_stop=False):
+    """Store one inbound text and act on it; a repeat of the same provider id does nothing.
+
+    STOP and START are confirmed (STOP only where the provider does not confirm it itself); any
+    other free text gets an acknowledgement with the hotline and office hours, at most every 12
+    hours per number, and waits in the inbox for a nurse.
+    """
     if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == provider_sid)):
         return None
     contacts = session.scalars(select(Contact).where(Contact.phone == from_phone).order_by(Contact.id)).all()
@@ -42,6 +54,8 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
     if action == "opt_out":
         opt_out(session, from_phone, source="keyword", now=now, actor=actor)
         inbound.handled_at = now
+        if not provider_confirms_stop:
+            reply = ("reply_opt_out", {"phone": hotline(protocol.site_phone).display})
     elif action == "opt_in":
         opt_in(session, from_phone, now=now, actor=actor)
         inbound.handled_at = now
@@ -63,6 +77,9 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
             reply = ("reply_confirmed", {"date": visit.local_start.strftime("%Y-%m-%d")})
     elif action == "reschedule" and contacts:
         reply = ("reply_reschedule", {})  # stays open in the inbox for a nurse to call back
+    elif action == "other" and contact is not None and not _acknowledged_lately(session, from_phone, now):
+        lang = contact.language
+        reply = ("reply_ack", {"hours": protocol.office_hours[lang], "phone": hotline(protocol.site_phone).display})
     session.flush()
     if reply and contact is not None:
         template, params = reply
@@ -74,6 +91,12 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now)
             body=render(template, lang, site=protocol.site_name[lang], **params),
         )])
     return inbound
+
+
+def _acknowledged_lately(session, phone, now):
+    return session.scalar(select(Message.id).where(
+        Message.to_phone == phone, Message.template == "reply_ack", Message.created_at > now - ACK_EVERY,
+    ).limit(1)) is not None
 
 
 def _next_visit(session, participant_id, now):

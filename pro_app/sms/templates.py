@@ -78,6 +78,7 @@ def sample_value(name, rule, language, public_url, site_phone):
         "place": "P" * 35,  # the protocol file allows 35 characters
         "title": "T" * 35,  # longer instrument titles are cut to this in texts
         "visit_name": "骨髓穿刺" if language == "zh-CN" else "marrow aspirate",
+        "hours": "H" * 35,  # the protocol file allows 35 characters
     }
     if kind == "link":
         path = LINK_PATHS.get(name, "/")

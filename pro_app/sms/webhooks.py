@@ -13,7 +13,7 @@ from pro_app.extensions import csrf
 from pro_app.inputs import bounded_code
 from pro_app.protocol import current_protocol
 from pro_app.sms.gateway import OPTED_OUT_CODES, UNREACHABLE_CODES, auth_token
-from pro_app.sms.inbound import receive
+from pro_app.sms.inbound import provider_confirms_stop, receive
 from pro_app.sms.models import STATE_RANK, Message, MessageState
 from pro_app.sms.operations import mark_unreachable, opt_out
 
@@ -76,7 +76,8 @@ def inbound():
     # PostgreSQL text cannot hold NUL; it never belongs in a text message anyway.
     body = request.form.get("Body", "").replace("\x00", "")
     receive(db.session, provider_sid=sid, from_phone=sender, to_phone=to or None, body=body,
-            protocol=current_protocol(), now=utcnow())
+            protocol=current_protocol(), now=utcnow(),
+            provider_confirms_stop=provider_confirms_stop(current_app.config, "twilio"))
     db.session.commit()
     # Replies go through the outbox (logged, rate-limited, opt-out checked), not TwiML.
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, {"Content-Type": "text/xml"}
