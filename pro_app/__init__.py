@@ -69,6 +69,7 @@ def create_app(test_config=None, instance_path=None):
         i18n,
         inputs,
         oncall,
+        overview,
         participants,
         protocol,
         questionnaires,
@@ -99,6 +100,7 @@ def create_app(test_config=None, instance_path=None):
     oncall.init_app(app)
     consent.init_app(app)
     alerts.init_app(app)
+    overview.init_app(app)
     exports.init_app(app)
     reminders.init_app(app)
     sms.init_app(app)

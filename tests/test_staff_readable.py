@@ -35,7 +35,7 @@ def load_the_demo(app):
 def staff_pages(app):
     """Return every staff page's path with the demo data: lists, each participant's pages, alerts, responses."""
     paths = ["/staff/alerts/", "/staff/participants/", "/staff/questionnaires", "/staff/inbox", "/staff/audit/",
-             "/staff/exports/", "/staff/oncall/", "/staff/admin/", "/staff/sms/routes"]
+             "/staff/exports/", "/staff/oncall/", "/staff/admin/", "/staff/sms/routes", "/staff/overview"]
     with app.app_context():
         for sid in db.session.scalars(select(Participant.study_id).order_by(Participant.id)):
             paths += [f"/staff/participants/{sid}", f"/staff/participants/{sid}/questionnaires",
