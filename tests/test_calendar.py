@@ -1,7 +1,8 @@
 """/cal/<token>.ics: each contact's subscribable visit calendar, reached by the link in the welcome text."""
 
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -19,8 +20,9 @@ PATIENT = "+8613800138001"       # zh-CN
 CAREGIVER = "+447911123456"      # en
 START = date(2026, 3, 9)
 TZ = "Asia/Shanghai"
+# The visit type and place are shown (families need them); the drug and the illness never are.
 FORBIDDEN = ["daratumumab", "darzalex", "leukaemia", "leukemia", "mrd", "cd38", "白血病", "达雷妥尤单抗",
-             "infusion", "输注", "marrow", "骨髓", "dara-tall"]
+             "dara-tall", "antibody", "抗体"]
 LINK = re.compile(r"http://localhost(/cal/([A-Za-z0-9_-]+)\.ics)")
 
 
@@ -71,6 +73,10 @@ def visits_of(app, study_id="P-001"):
     return {row.id: row for row in rows}
 
 
+def visit_day(visit):
+    return visit.starts_at.astimezone(ZoneInfo(TZ)).date()
+
+
 def visit_id(app, key, study_id="P-001"):
     return next(v.id for v in visits_of(app, study_id).values() if v.protocol_key == key)
 
@@ -86,9 +92,15 @@ def test_the_welcome_text_carries_a_calendar_link_per_contact(app, enrolled):
     assert len(hashes) == 2 and all(h and all(t not in h for t in tokens) for h in hashes)
 
 
-@pytest.mark.parametrize(("phone", "summary", "name"), [(PATIENT, "研究访视", "研究访视日历"),
-                                                        (CAREGIVER, "Study visit", "Study visits")])
-def test_calendar_lists_every_visit_at_its_utc_start(app, client, enrolled, phone, summary, name):
+SUMMARY = {("infusion", PATIENT): "输注日（研究访视）", ("marrow", PATIENT): "骨髓穿刺（研究访视）",
+           ("infusion", CAREGIVER): "Infusion day (study visit)",
+           ("marrow", CAREGIVER): "Marrow aspirate (study visit)"}
+PLACE = {("infusion", PATIENT): "血液科日间病房", ("marrow", PATIENT): "血液科治疗室",
+         ("infusion", CAREGIVER): "Haematology day ward", ("marrow", CAREGIVER): "Haematology procedure room"}
+
+
+@pytest.mark.parametrize(("phone", "name"), [(PATIENT, "研究访视日历"), (CAREGIVER, "Study visits")])
+def test_calendar_lists_every_visit_at_its_utc_start(app, client, enrolled, phone, name):
     response, cal = fetch(client, calendar_path(app, phone))
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "private" in response.headers["Cache-Control"]
@@ -103,10 +115,18 @@ def test_calendar_lists_every_visit_at_its_utc_start(app, client, enrolled, phon
         event = by_uid[f"visit-{vid}@localhost"]
         assert event.decoded("DTSTART") == visit.starts_at, visit.protocol_key
         assert event.decoded("DTEND") > event.decoded("DTSTART")
-        assert str(event["SUMMARY"]) == summary
+        kind = visit.protocol_key.split("-")[0]
+        assert str(event["SUMMARY"]) == SUMMARY[(kind, phone)]
+        assert str(event["LOCATION"]) == PLACE[(kind, phone)]
+        assert "022-2390 9999" in str(event["DESCRIPTION"])
         assert str(event["STATUS"]) == "CONFIRMED"
         assert int(event["SEQUENCE"]) == visit.revision == 0
-        assert "DESCRIPTION" not in event and "LOCATION" not in event
+        [alarm] = event.walk("VALARM")
+        # The evening before, 19:00 in the contact's zone (Shanghai for both here).
+        trigger = alarm.decoded("TRIGGER")
+        assert trigger == local_to_utc(visit_day(visit) - timedelta(days=1), time(19, 0), TZ)
+        assert str(alarm["ACTION"]) == "DISPLAY"
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in response.get_data(as_text=True)
     # Day 1 at 08:30 in Shanghai is 00:30 UTC.
     first_dose = by_uid[f"visit-{visit_id(app, 'infusion-1')}@localhost"]
     assert first_dose.decoded("DTSTART") == local_to_utc(START, time(8, 30), TZ)
@@ -161,7 +181,7 @@ def test_a_cancelled_visit_is_shown_as_cancelled(app, client, enrolled, login):
     by_uid = events(cal)
     assert len(by_uid) == 30
     cancelled = by_uid[f"visit-{aspirate}@localhost"]
-    assert str(cancelled["STATUS"]) == "CANCELLED"
+    assert str(cancelled["STATUS"]) == "CANCELLED" and not cancelled.walk("VALARM")
     assert int(cancelled["SEQUENCE"]) > 0
     assert [uid for uid, e in by_uid.items() if str(e["STATUS"]) == "CANCELLED"] == [f"visit-{aspirate}@localhost"]
 
@@ -211,3 +231,18 @@ def test_a_token_shows_only_its_own_participants_visits(app, client, make_partic
         _, cal = fetch(client, calendar_path(app, phone, "P-002"))
         assert set(events(cal)) == {f"visit-{vid}@localhost" for vid in theirs}
         assert str(cal["X-WR-TIMEZONE"]) == "Europe/London"
+
+
+def test_a_browser_gets_a_page_offering_webcal_and_a_calendar_app_gets_the_feed(app, client, enrolled):
+    path = calendar_path(app, CAREGIVER)
+    page = client.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+                                     "Accept-Language": "en"})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert f'href="webcal://localhost{path}"' in text
+    assert f'href="http://localhost{path}?download=1"' in text
+    download = client.get(path + "?download=1", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert download.mimetype == "text/calendar"
+    for accept in ("*/*", "text/calendar", "text/calendar, */*;q=0.5"):
+        feed = client.get(path, headers={"Accept": accept})
+        assert feed.mimetype == "text/calendar", accept
