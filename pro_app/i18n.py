@@ -51,6 +51,13 @@ def switch(code):
     """Remember the chosen language for this browser and go back."""
     if code in LOCALES:
         session["lang"] = code
+        if getattr(current_user, "is_authenticated", False) and current_user.language != code:
+            from pro_app.db import db
+
+            # The staff member's choice follows them to their next login, on any browser.
+            current_user.language = code
+            session["staff_lang"] = code
+            db.session.commit()
     return redirect(safe_next(request.args.get("next")), code=303)
 
 

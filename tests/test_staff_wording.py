@@ -94,3 +94,21 @@ def test_the_participant_page_header_shows_open_alerts_next_visit_and_allergies(
     assert f'/staff/alerts/{red_alert(app)}' in header.group(1)
     assert "Next visit" in header.group(1) and "Infusion" in header.group(1)
     assert "Allergies" in header.group(1)
+
+
+
+def test_the_language_chosen_on_the_login_page_is_kept_across_login_and_logout(app, client, make_staff):
+    from conftest import PASSWORD
+
+    from pro_app.staff.models import StaffUser
+
+    email = make_staff("nurse")
+    client.get("/lang/en")
+    assert '<html lang="en">' in client.get("/staff/login").get_data(as_text=True)
+    assert client.post("/staff/login", data={"email": email, "password": PASSWORD}).status_code == 303
+    assert '<html lang="en">' in client.get("/staff/alerts/").get_data(as_text=True)
+    client.get("/lang/zh-CN")  # changed while signed in: saved on the account
+    client.post("/staff/logout")
+    assert '<html lang="zh-CN">' in client.get("/staff/login").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(StaffUser.language).where(StaffUser.email == email)) == "zh-CN"

@@ -11,7 +11,7 @@ from pro_app.audit.operations import Actor
 from pro_app.clock import to_local, utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
-from pro_app.i18n import safe_next
+from pro_app.i18n import LOCALES, safe_next, select_language
 from pro_app.staff import sessions
 from pro_app.staff.auth import clear_failures, sign_in, staff_required, verify_password
 from pro_app.staff.cli import change_password
@@ -100,8 +100,9 @@ def _start_session(user, now):
     """Give this browser a fresh staff session (new key, nothing of the old cookie kept but the language)."""
     lang = session.get("lang")
     session.clear()  # no fixation: whatever the browser held before is gone
-    if lang:
-        session["lang"] = lang
+    if lang in LOCALES:
+        user.language = lang  # chosen on the login page: the staff member's choice from now on
+    session["lang"] = user.language
     # Error pages shown while the database is down still speak the staff member's language.
     session["staff_lang"] = user.language
     session[sessions.SESSION_KEY] = sessions.start(
@@ -140,7 +141,9 @@ def logout():
         # Ends the session on the server: a copy of the cookie is worth nothing from now on.
         sessions.revoke(db.session, key, utcnow())
         db.session.commit()
+    lang = select_language()
     logout_user()
     session.clear()
+    session["lang"] = lang  # the login page that follows speaks the language just used
     flash(_("You are logged out."))
     return redirect(url_for("staff.login"), code=303)
