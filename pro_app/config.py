@@ -23,6 +23,8 @@ class Defaults:
     SMS_RATE = 0
     SMS_BATCH = 50
     SMS_CLAIM_LEASE_SECONDS = 120
+    #: Texts one sender process has at the provider at once (threads, each with its own connection).
+    SMS_CONCURRENCY = 4
     #: Providers that answer STOP with their own confirmation (Twilio's default on long codes),
     #: comma-separated; the app confirms a STOP itself on every other one.
     SMS_STOP_CONFIRMED_BY = "twilio"

@@ -49,6 +49,7 @@ def run_tick(now, worker=None):
         batch=int(config["SMS_BATCH"]),
         lease=timedelta(seconds=float(config["SMS_CLAIM_LEASE_SECONDS"])),
         worker=worker,
+        concurrency=int(config["SMS_CONCURRENCY"]),
     )
     summary.add("questionnaires expired", len(expired))
     summary.add("alerts escalated", escalated)

@@ -107,6 +107,8 @@ def child_env(url, fake, **settings):
         "PRO_TWILIO_BASE_URL": fake.base_url,
         "PRO_TWILIO_TIMEOUT": "5",
         "PRO_SMS_RATE": "0",
+        # One text at a time, so tests can say which text a hold or a kill lands on.
+        "PRO_SMS_CONCURRENCY": "1",
     })
     env.update({f"PRO_{k}": str(v) for k, v in settings.items()})
     return env
@@ -177,7 +179,7 @@ TICK_PROCESSES = 4
 
 def test_four_tick_processes_send_each_text_exactly_once(scratch_db, fake_twilio, tmp_path):
     expected = enqueue_due(scratch_db, TICK_TEXTS, NOW - timedelta(minutes=5))
-    env = child_env(scratch_db, fake_twilio, SMS_BATCH=25)
+    env = child_env(scratch_db, fake_twilio, SMS_BATCH=25, SMS_CONCURRENCY=4)
     outbox = Outbox(scratch_db)
     children = []
     rounds = []  # per round: (process, summary line, parsed counts)

@@ -11,6 +11,7 @@ from functools import partial
 from sqlalchemy import String, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import selectinload, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import StaticPool
 
 from pro_app.participants.models import Contact, Participant, ParticipantStatus
 from pro_app.questionnaires.operations import LINK, new_link
@@ -388,7 +389,9 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     owner = workers.run_owner(worker)
     bind = session.get_bind()
     # A session bound to one connection (the tests' outer transaction) cannot be shared by threads.
-    threads = concurrency if concurrency > 1 and hasattr(bind, "connect") else 1
+    # Nor can an in-memory SQLite database, which lives in its one connection.
+    shared = not hasattr(bind, "connect") or isinstance(bind.pool, StaticPool)
+    threads = 1 if shared else max(1, concurrency)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="sms-send") if threads > 1 else None
     new_session = sessionmaker(bind=bind, expire_on_commit=False)
     started = clock.monotonic()
