@@ -45,7 +45,8 @@ def participant(study_id):
     ).all()
     responses = {r.assignment_id: r for r in db.session.scalars(
         select(Response).where(Response.participant_id == p.id))}
-    done = sum(1 for a in assignments if a.state == AssignmentState.COMPLETED)
+    # Only closed windows count: an early answer to a window still open would read as 100% of nothing.
+    done = sum(1 for a in assignments if a.state == AssignmentState.COMPLETED and a.closes_at <= now)
     missed = sum(1 for a in assignments if a.state == AssignmentState.EXPIRED)
     return render_template("questionnaires/participant.html", p=p, assignments=assignments, upcoming=upcoming,
                            responses=responses, rate=completion(done, missed), now=now,
