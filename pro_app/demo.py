@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pro_app import alerts
 from pro_app.alerts.models import ACTIVE, Alert
@@ -14,7 +14,7 @@ from pro_app.alerts.operations import acknowledge, assess_response, resolve
 from pro_app.audit.operations import Actor
 from pro_app.clock import to_local, utcnow
 from pro_app.db import Base, db, upgrade
-from pro_app.participants.models import Participant
+from pro_app.participants.models import ContactRole, Participant
 from pro_app.participants.operations import enrol
 from pro_app.participants.validation import CaregiverInput, Enrolment
 from pro_app.protocol import current_protocol
@@ -23,6 +23,7 @@ from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import visible
 from pro_app.questionnaires.models import Assignment
 from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
+from pro_app.sms.models import Message
 from pro_app.staff.cli import create_staff
 from pro_app.staff.models import StaffUser
 from pro_app.visits.models import VisitStatus
@@ -35,6 +36,11 @@ DEMO_STAFF = [
     ("admin@example.org", "admin", None, False),
     ("monitor@example.org", "monitor", None, False),
 ]
+
+
+#: The family whose phones always show an open questionnaire, and which one.
+SHOWCASE = "DEMO-T02"
+SHOWCASE_INSTRUMENT = "symptom-check"
 
 
 def demo_enrolments(today):
@@ -69,8 +75,32 @@ def load_demo(session, protocol, instruments, now, public_url, alert_settings):
                 visit.status = VisitStatus.DONE
         answer_the_past(session, participant, protocol, instruments, now, rng, settings=alert_settings,
                         public_url=public_url)
+        if participant.study_id == SHOWCASE:
+            plant_open_questionnaires(session, participant, protocol, instruments, now)
     triage_the_past(session, now)
     session.flush()
+
+
+def plant_open_questionnaires(session, participant, protocol, instruments, now):
+    """Give the showcase teenager and parent a symptom check open now, its link texted at once.
+
+    Whatever the hour `make run` starts at, /dev/phone shows a questionnaire link for a patient
+    and a caregiver: their invitations go even inside Shanghai's quiet hours (demo phones only).
+    """
+    planted = []
+    for contact in participant.contacts:
+        respondent = "self" if contact.role == ContactRole.PATIENT else "proxy"
+        if respondent not in instruments[SHOWCASE_INSTRUMENT].respondents:
+            continue
+        assignment = Assignment(participant_id=participant.id, contact_id=contact.id, respondent=respondent,
+                                instrument_id=SHOWCASE_INSTRUMENT, occasion="demo", opens_at=now,
+                                closes_at=now + timedelta(days=3), created_at=now, updated_at=now)
+        session.add(assignment)
+        planted.append(assignment)
+    session.flush()
+    ops.queue_invitations(session, planted, protocol, instruments, now=now, key_suffix="-demo")
+    session.execute(update(Message).where(Message.assignment_id.in_([a.id for a in planted]))
+                    .values(ignore_quiet_hours=True).execution_options(synchronize_session=False))
 
 
 def triage_the_past(session, now):
