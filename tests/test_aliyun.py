@@ -116,7 +116,7 @@ def test_mainland_numbers_get_approved_templates_and_london_gets_twilio(app, mak
     # The aunt in London: the same participant's texts, through Twilio, in the app's own wording.
     assert fake_aliyun.messages_to(LONDON[1:]) == []
     london = fake_twilio.messages_to(LONDON)
-    assert any("Visit calendar" in m["body"] for m in london)
+    assert any("webcal://localhost/cal/" in m["body"] for m in london)
     sent_reminders = outbox(app, to_phone=LONDON, template="visit_reminder", state=MessageState.SENT)
     assert len(sent_reminders) >= 2
     assert sum("Study centre: study visit " in m["body"] for m in london) == len(sent_reminders)

@@ -85,6 +85,10 @@ def test_the_welcome_text_carries_a_calendar_link_per_contact(app, enrolled):
     paths = {calendar_path(app, PATIENT), calendar_path(app, CAREGIVER)}
     assert len(paths) == 2
     with app.app_context():
+        bodies = db.session.scalars(select(Message.body).where(Message.template == "welcome")).all()
+    # The webcal:// link subscribes (moves show up); the https one opens a page offering it.
+    assert {f"webcal://localhost{p}" for p in paths} == {re.search(r"webcal://\S+", b).group(0) for b in bodies}
+    with app.app_context():
         hashes = db.session.scalars(select(Contact.calendar_token_hash)).all()
     tokens = [LINK.search("http://localhost" + p).group(2) for p in paths]
     assert all(len(t) >= 32 for t in tokens)

@@ -16,6 +16,8 @@ from pro_app.visits.models import VisitKind
 WELCOME_VALID = timedelta(days=7)
 #: Where the calendar link goes in the welcome text; the token is made when the text is sent.
 CALENDAR_LINK = "{calendar}"
+#: The same calendar as a webcal:// link, which a phone subscribes to (an https .ics it imports once).
+WEBCAL_LINK = "{webcal}"
 #: A link token in a text: /q/<token> or /cal/<token>.ics.
 LINK_TOKEN = re.compile(r"(/(?:q|cal)/)([A-Za-z0-9_-]{5,})")
 
@@ -147,7 +149,8 @@ def plan_participant(session, participant, protocol, *, public_url, now):
             key=f"welcome:c{contact.id}", participant_id=participant.id, contact_id=contact.id,
             phone=contact.phone, template="welcome", language=lang, due_at=now,
             expires_at=now + WELCOME_VALID, now=now,
-            body=render("welcome", lang, site=protocol.site_name[lang], calendar_url=CALENDAR_LINK),
+            body=render("welcome", lang, site=protocol.site_name[lang], calendar_url=CALENDAR_LINK,
+                        webcal_url=WEBCAL_LINK),
         ))
     for visit in participant.visits:
         rows.extend(visit_reminder_rows(visit, protocol, now))

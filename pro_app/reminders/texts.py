@@ -4,12 +4,14 @@ from babel.dates import format_date
 
 TEXTS = {
     "welcome": {
-        "zh-CN": "【{site}】您好，您已开始接收研究访视提醒短信。访视日历（可订阅）：{calendar_url} "
+        "zh-CN": "【{site}】您好，您已开始接收研究访视提醒短信。订阅访视日历（改期自动更新）：{webcal_url} "
+                 "或打开 {calendar_url} "
                  "需要输血时，请先告诉医院您正在参加本研究（可能影响配血检测）。"
                  "回复 HELP 获取帮助，回复 退订 或 STOP 停止接收。",
-        "en": "{site}: you will now get study visit reminders by text. Visit calendar (you can "
-              "subscribe): {calendar_url} Before any blood transfusion, tell the hospital you are "
-              "in this study (it can affect blood-matching tests). Reply HELP for help, STOP to stop.",
+        "en": "{site}: you will now get study visit reminders by text. Subscribe to the visit calendar "
+              "(it follows any change): {webcal_url} or open {calendar_url} Before any blood transfusion, "
+              "tell the hospital you are in this study (it can affect blood-matching tests). "
+              "Reply HELP for help, STOP to stop.",
     },
     "visit_reminder": {
         "zh-CN": "【{site}】研究访视提醒：{when}（{date} {weekday}）{time}{zone_note}，地点：{place}。{preparation}"

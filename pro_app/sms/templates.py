@@ -15,8 +15,9 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 URL = re.compile(r"https?://[^\s${}]+")
 CODE = re.compile(r"SMS_[0-9]{6,20}")
 #: The app's own parameters that approved templates never carry: the provider adds the
-#: signature, and the preparation wording is fixed per visit type.
-NOT_VARIABLES = {"site", "preparation", "visit_type"}
+#: signature, the preparation wording is fixed per visit type, and approved templates carry only
+#: https links (the https calendar link opens a page offering the webcal:// subscription).
+NOT_VARIABLES = {"site", "preparation", "visit_type", "webcal_url"}
 LINK_PATHS = {"link": "/q/", "calendar_url": "/cal/", "url": "/staff/alerts/"}
 TOKEN_SAMPLE = "x" * 32
 
