@@ -66,6 +66,10 @@ TEXTS = {
         "en": "{site}: questions? Call the study team on {phone}. In an emergency go to the nearest "
               "emergency department now. Reply STOP to stop texts.",
     },
+    "staff_reply": {
+        "zh-CN": "【{site}】研究团队回复：{text}",
+        "en": "{site} study team: {text}",
+    },
     "reply_opt_out": {
         "zh-CN": "【{site}】您已退订，不会再收到研究短信。回复 START 可重新接收。如有疑问请致电 {phone}。",
         "en": "{site}: you will get no more study texts. Reply START to get them again. Questions: call {phone}.",

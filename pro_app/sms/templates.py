@@ -80,6 +80,7 @@ def sample_value(name, rule, language, public_url, site_phone):
         "title": "T" * 35,  # longer instrument titles are cut to this in texts
         "visit_name": "骨髓穿刺" if language == "zh-CN" else "marrow aspirate",
         "hours": "H" * 35,  # the protocol file allows 35 characters
+        "free_text": "文" * 35,  # a nurse's reply through Alibaba is held to 35 characters
     }
     if kind == "link":
         path = LINK_PATHS.get(name, "/")
