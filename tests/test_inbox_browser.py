@@ -1,0 +1,123 @@
+"""Acceptance 2 in a real browser: a caregiver's question by text (signed Twilio webhook) is
+acknowledged, shows in the nurse's inbox with the unread count, and the nurse's reply reaches the
+fake Twilio gateway; the thread shows both and the audit log the reply.
+"""
+
+import threading
+import urllib.parse
+import urllib.request
+from datetime import UTC, date, datetime
+
+import pytest
+from fake_twilio import twilio_signature
+from playwright.sync_api import expect
+from sqlalchemy import select
+from test_alert_browser import PASSWORD, browser, log_in  # noqa: F401 (browser is a fixture)
+from werkzeug.serving import make_server
+
+from pro_app import create_app
+from pro_app.audit.models import AuditEvent
+from pro_app.audit.operations import Actor
+from pro_app.db import db, make_engine, upgrade
+from pro_app.participants.operations import enrol
+from pro_app.participants.validation import check_enrolment
+from pro_app.protocol import current_protocol
+from pro_app.questionnaires import current_instruments
+from pro_app.scheduler import run_tick
+from pro_app.staff.cli import create_staff
+
+NURSE = "nurse@example.org"
+MOTHER = "+8613900139002"
+QUESTION = "孩子今天有点咳嗽，要紧吗？"
+ANSWER = "Please call us now on the hotline; we will check on the cough."
+
+
+@pytest.fixture
+def server(tmp_path, twilio_config):
+    url = f"sqlite:///{tmp_path / 'browser.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app({"SECRET_KEY": "browser-test-secret", "DATABASE_URL": url, **twilio_config},
+                     instance_path=str(tmp_path))
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{http.server_port}"
+    app.config["PUBLIC_URL"] = base
+    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield app, base
+    finally:
+        http.shutdown()
+        http.server_close()
+        thread.join(5)
+        app.extensions["pro_db"]["engine"].dispose()
+
+
+def seed(app):
+    now = datetime.now(UTC)
+    with app.test_request_context():
+        create_staff(db.session, NURSE, "nurse", PASSWORD, language="en", actor=Actor(label="test"), now=now)
+        enrolment, errors = check_enrolment({
+            "study_id": "P-TXT", "start": date.today().isoformat(), "tz": "Asia/Shanghai", "lang": "zh-CN",
+            "age": "15", "phone": "+8613800138001",
+            "caregivers": [{"phone": MOTHER, "name": "王芳", "lang": "zh-CN"}]})
+        assert not errors, errors
+        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
+              now=now, public_url=app.config["PUBLIC_URL"])
+        db.session.commit()
+
+
+def text_in(base, fake, body):
+    """POST a caregiver's text to the webhook, signed as Twilio signs it."""
+    url = f"{base}/sms/inbound"
+    params = {"MessageSid": "SM" + "7" * 32, "AccountSid": fake.account_sid, "From": MOTHER,
+              "To": "+15005550006", "Body": body}
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), headers={
+        "X-Twilio-Signature": twilio_signature(fake.auth_token, url, params)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def tick(app):
+    with app.app_context():
+        run_tick(datetime.now(UTC))
+
+
+def test_a_caregivers_question_is_acknowledged_answered_and_audited(server, browser, fake_twilio):  # noqa: F811
+    app, base = server
+    seed(app)
+    tick(app)
+    fake_twilio.clear()
+
+    text_in(base, fake_twilio, QUESTION)
+    tick(app)
+    acks = fake_twilio.messages_to(MOTHER)
+    assert len(acks) == 1 and "022-2390 9999" in acks[0]["body"]  # the acknowledgement (≤ 1 per 12 h)
+    fake_twilio.clear()
+
+    context = browser.new_context(locale="en-GB")
+    page = log_in(context, base, NURSE)
+    page.goto(f"{base}/staff/inbox")
+    expect(page.locator("nav .count")).to_have_text("1")
+    expect(page.get_by_text(QUESTION)).to_be_visible()
+    page.get_by_role("link", name="王芳").click()
+    expect(page.get_by_text(QUESTION)).to_be_visible()
+    page.get_by_label("Reply").fill(ANSWER)
+    page.get_by_role("button", name="Send reply").click()
+    tick(app)
+
+    [reply] = fake_twilio.messages_to(MOTHER)
+    assert ANSWER in reply["body"]
+    page.reload()
+    thread = page.locator("ol.thread")
+    expect(thread).to_contain_text(QUESTION)
+    expect(thread).to_contain_text(ANSWER)
+    page.get_by_role("button", name="Done").click()
+    expect(page.locator("nav .count")).to_have_count(0)
+    with app.app_context():
+        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "reply.sent")).all()
+        assert event.after["text"] == ANSWER
+    page.goto(f"{base}/staff/audit")
+    expect(page.get_by_text("reply.sent").first).to_be_visible()
+    context.close()
