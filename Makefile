@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 $(MO): $(PO) $(STAMP)
 	$(BIN)/pybabel compile --statistics -d pro_app/translations -D messages
 
-# The demo surfaces (/dev/phone, pro-app demo) exist only in demo mode.
+# The demo surfaces (/dev/phone, pro-app demo) exist only in demo mode; the demo's staff sign
+# in with a password alone so a newcomer needs no authenticator app (production requires one).
 run: export PRO_DEMO = 1
+run: export PRO_REQUIRE_2FA = 0
 run: $(STAMP) $(MO)
 	$(BIN)/pro-app db upgrade
 	$(BIN)/pro-app demo
