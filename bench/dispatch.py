@@ -1,12 +1,12 @@
 """Benchmark: sending the outbox, and planning one participant's reminders.
 
-* Dispatch throughput (target: at least 200 texts a second on a 2-core machine): due texts
+* Dispatch throughput (target: at least 300 texts a second on a 2-core machine): due texts
   drained by `run_tick` through the real TwilioGateway (the twilio SDK over HTTP) to a
   loopback FakeTwilio started in this process, or with `--backend aliyun` through the real
   AliyunGateway (Alibaba Cloud's dysmsapi SDK, signed requests, approved templates) to a
-  loopback FakeAliyun; once in-process, then with 2 and 4 (aliyun: 1 and 4)
-  concurrent `pro-app tick` processes (wall time from the first start to the last exit,
-  process start-up included). On a temporary SQLite file (WAL) and, when
+  loopback FakeAliyun; once in-process (with the statements per text, by kind), then with 1
+  and 4 concurrent `pro-app tick` processes (PRO_SMS_CONCURRENCY threads each; wall time from
+  the first start to the last exit, process start-up included). On a temporary SQLite file (WAL) and, when
   PRO_BENCH_DATABASE_URL is set, on a scratch PostgreSQL database created on that server
   and dropped afterwards (the database the URL names is never written to).
 * Planning (target: under 50 ms per participant): `visit_reminder_rows` over every visit of
@@ -16,7 +16,8 @@
 The fake gateway shares this machine's two cores (and, in-process, the GIL) with the sender,
 so these rates understate what the sender does against the real Twilio API.
 
-    python bench/dispatch.py [texts] [--profile] [--backend twilio|aliyun]
+    python bench/dispatch.py [texts] [--profile] [--backend twilio|aliyun] [--db sqlite|postgresql]
+                             [--no-planning]
 """
 
 import cProfile
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import databases, logs_to_devnull, scratch_database, summary  # noqa: E402
 from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, RemoteFakeAliyun  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
-from sqlalchemy import create_engine, delete, func, select  # noqa: E402
+from sqlalchemy import create_engine, delete, event, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from pro_app import create_app  # noqa: E402
@@ -54,7 +56,9 @@ from pro_app.reminders.texts import render  # noqa: E402
 from pro_app.scheduler import run_tick  # noqa: E402
 from pro_app.sms.models import Message, MessageState  # noqa: E402
 
-TARGET_RATE = 200.0  # texts per second
+TARGET_RATE = 300.0  # texts per second
+#: Statements of the in-process run by kind, per database (counted by a before_cursor_execute listener).
+STATEMENTS = {}
 TARGET_PLAN_MS = 50.0
 SENDER = "+15005550006"
 PRO_APP = Path(sys.executable).with_name("pro-app")
@@ -115,6 +119,17 @@ def dispatch_in_process(url, fake, n, profile=None):
     fake.clear()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **twilio_settings(fake)},
                      instance_path=tempfile.mkdtemp())
+    counts = STATEMENTS[url.split(":")[0].split("+")[0]] = Counter()
+
+    def statement(_conn, _cursor, sql, *_args):
+        counts[sql.lstrip().split(None, 1)[0].upper()] += 1
+
+    def commit(_conn):
+        counts["COMMIT"] += 1
+
+    engine = app.extensions["pro_db"]["engine"]
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
     try:
         with app.app_context():
             started = time.perf_counter()
@@ -182,7 +197,11 @@ def throughput(kind, n, tmp, fake, profile=False):
     with scratch_database(kind, tmp) as url:
         print(rate_line(f"dispatch{via}, 1 in-process tick, {label}", n, dispatch_in_process(url, fake, n)),
               flush=True)
-    for processes in ((1, 4) if via else (2, 4)):
+        counts = STATEMENTS[kind]
+        print(f"  statements per text: {sum(v for k, v in counts.items() if k != 'COMMIT') / n:.2f} "
+              f"({', '.join(f'{k} {v / n:.2f}' for k, v in sorted(counts.items()))}); "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for processes in (1, 4):
         with scratch_database(kind, tmp) as url:
             print(rate_line(f"dispatch{via}, {processes} pro-app tick processes, {label}", n,
                             dispatch_processes(url, fake, n, processes)), flush=True)
@@ -237,17 +256,17 @@ def planning(url, samples):
     return plan_ms, store_ms, counts
 
 
-def main(texts=2000, samples=200, profile=False, backend="twilio"):
+def main(texts=2000, samples=200, profile=False, backend="twilio", kinds=None, planning_too=True):
     if backend == "aliyun":
         # The fake runs in a process of its own: in this one it would share the GIL with the sender.
         with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, RemoteFakeAliyun() as fake:
-            for kind in databases():
+            for kind in kinds or databases():
                 throughput(kind, texts, tmp, fake, profile)
         return
     with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, FakeTwilio() as fake:
-        for kind in databases():
+        for kind in kinds or databases():
             throughput(kind, texts, tmp, fake, profile)
-        for kind in databases():
+        for kind in (kinds or databases()) if planning_too else ():
             label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
             with scratch_database(kind, tmp) as url:
                 plan_ms, store_ms, counts = planning(url, samples)
@@ -268,5 +287,11 @@ if __name__ == "__main__":
         del argv[at:at + 2]
         if backend not in ("twilio", "aliyun"):
             raise SystemExit("--backend is twilio or aliyun")
-    args = [a for a in argv if a != "--profile"]
-    main(int(args[0]) if args else 2000, profile="--profile" in sys.argv, backend=backend)
+    kinds = None
+    if "--db" in argv:
+        at = argv.index("--db")
+        kinds = [argv[at + 1]]
+        del argv[at:at + 2]
+    args = [a for a in argv if a not in ("--profile", "--no-planning")]
+    main(int(args[0]) if args else 2000, profile="--profile" in sys.argv, backend=backend, kinds=kinds,
+         planning_too="--no-planning" not in sys.argv)

@@ -305,7 +305,7 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
 
 
 def load_batch(session, ids):
-    """Load claimed texts with what decide() needs in a few statements; return their numbers' status."""
+    """Load claimed texts with what decide() needs in a few statements; return them and their numbers."""
     messages = session.scalars(
         select(Message).where(Message.id.in_(ids))
         .options(selectinload(Message.participant), selectinload(Message.contact),
@@ -313,14 +313,16 @@ def load_batch(session, ids):
         .execution_options(populate_existing=True)
     ).all()
     to = {m.to_phone for m in messages}
-    return {p.phone: p for p in session.scalars(
+    phones = {p.phone: p for p in session.scalars(
         select(PhoneNumber).where(PhoneNumber.phone.in_(to)).execution_options(populate_existing=True))}
+    return messages, phones
 
 
 def send_batch(session, ids, gateway, *, now, owner, public_url, limiter, summary):
     """Send claimed texts in order; record the last result before returning."""
     try:
-        phones = load_batch(session, ids)
+        # Held here: the session's identity map keeps only weak references.
+        _messages, phones = load_batch(session, ids)
         for message_id in ids:
             if STOPPING.is_set():
                 break
@@ -407,8 +409,11 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
                 break
             send = partial(send_batch, gateway=gateway, now=now, owner=owner, public_url=public_url,
                            limiter=limiter)
-            if pool is None:
+            if shared:
                 send(session, ids, summary=summary)
+                continue
+            if pool is None:
+                _send_apart(new_session, ids, send, summary)
                 continue
             parts = [DispatchSummary() for _ in range(threads)]
             futures = [pool.submit(_send_apart, new_session, ids[i::threads], send, parts[i])
@@ -429,7 +434,8 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
 
 
 def _send_apart(new_session, ids, send, summary):
-    with new_session() as session:
+    # One connection for the whole share: checking one out per commit costs a ping each time.
+    with new_session.kw["bind"].connect() as connection, new_session(bind=connection) as session:
         send(session, ids, summary=summary)
 
 
