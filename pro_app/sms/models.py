@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pro_app.db import Base, JSONType, StrEnum, value_enum
@@ -37,6 +37,11 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_state_due", "state", "due_at"),
         Index("ix_messages_participant_due", "participant_id", "due_at"),
+        # Partial: the claim and each tick's look at staff alert texts stay small over millions of finished rows.
+        Index("ix_messages_pending_due", "due_at", postgresql_where=text("state = 'pending'"),
+              sqlite_where=text("state = 'pending'")),
+        Index("ix_messages_staff_alert_updated", "updated_at", postgresql_where=text("template = 'staff_alert'"),
+              sqlite_where=text("template = 'staff_alert'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
