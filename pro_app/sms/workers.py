@@ -59,14 +59,6 @@ def worker_id(session):
         return _held[entry][0]
 
 
-def release_worker():
-    """Give up this process's liveness marks (at a clean exit; a crash frees them anyway)."""
-    with _lock:
-        for _, conn in _held.values():
-            conn.close()
-        _held.clear()
-
-
 def dead_workers(session, workers):
     """Return which of these worker ids belong to processes that are gone."""
     dead = set()
