@@ -138,3 +138,19 @@ def test_sigterm_to_a_tick_hands_its_claims_back(scratch_db, tmp_path):
             tick.stop()
         gateway.stop()
         outbox.close()
+
+
+def test_a_pid_worker_is_dead_once_its_process_is_gone_or_its_pid_reused():
+    import subprocess
+
+    from pro_app.sms.workers import _start_time, dead_workers
+
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        alive = f"P{proc.pid:07x}{_start_time(proc.pid) % 16 ** 8:08x}"
+        reused = f"P{proc.pid:07x}{(_start_time(proc.pid) + 1) % 16 ** 8:08x}"  # same pid, another start
+        assert dead_workers(None, {alive, reused}) == {reused}
+    finally:
+        proc.kill()
+        proc.wait()
+    assert dead_workers(None, {alive}) == {alive}
