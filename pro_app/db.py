@@ -1,6 +1,7 @@
 """Database engine, session and model base (SQLAlchemy 2.0 style)."""
 
 import contextvars
+import time
 from datetime import UTC, datetime
 from enum import StrEnum  # noqa: F401  (re-exported for the models)
 from pathlib import Path
@@ -9,7 +10,7 @@ import click
 from flask import current_app, g, request
 from flask.cli import AppGroup
 from flask.globals import app_ctx
-from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, text
+from sqlalchemy import JSON, DateTime, Enum, MetaData, create_engine, event, exc, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -87,7 +88,9 @@ def make_engine(url, *, connect_timeout=None, statement_timeout_ms=None, pool_ti
             if statement_timeout_ms:
                 connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
         extra = {"pool_timeout": pool_timeout} if pool_timeout else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **extra)
+        engine = create_engine(url, connect_args=connect_args, **extra)
+        _ping_after_idle(engine)
+        return engine
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,
@@ -115,6 +118,36 @@ def make_engine(url, *, connect_timeout=None, statement_timeout_ms=None, pool_ti
         connection.exec_driver_sql("BEGIN IMMEDIATE" if may_write.get() else "BEGIN")
 
     return engine
+
+
+#: A pooled connection idle this long is pinged before use; one in steady use is not.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _ping_after_idle(engine):
+    """Ping a pooled connection on checkout only when it has sat idle, and replace it if dead."""
+    # pool_pre_ping costs a round trip on every checkout, i.e. on every page. A connection handed
+    # back moments ago is alive; one idle for a while may have been dropped by a restart or a
+    # firewall, and DisconnectionError makes the pool retry with a fresh one.
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        record.info["pro_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        idle_since = record.info.pop("pro_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as error:  # any driver error means this connection is unusable
+            raise exc.DisconnectionError() from error
 
 
 def insert_new(session, model, index_elements=None):

@@ -2,8 +2,11 @@
 
 import hashlib
 import secrets
+from collections import OrderedDict
+from contextlib import suppress
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -232,9 +235,26 @@ def open_draft(session, assignment, instrument, now):
     return draft
 
 
+#: How many stored instrument versions each app keeps built; a study has a handful.
+BUILT_VERSIONS = 64
+
+
 def draft_instrument(draft):
     """Return the instrument version a draft is being answered on."""
-    return from_stored(draft.version.definition, draft.version.version_hash)
+    # A version's definition never changes under its hash, and rebuilding it (and loading its
+    # JSON) on every page was most of a page's cost: keep the built ones, per app, least
+    # recently used dropped first. Per app, because tests make many databases in one process.
+    built = current_app.extensions.setdefault("pro_built_versions", OrderedDict())
+    version_hash = draft.version.version_hash
+    instrument = built.get(version_hash)
+    if instrument is None:
+        instrument = built[version_hash] = from_stored(draft.version.definition, version_hash)
+        while len(built) > BUILT_VERSIONS:
+            built.popitem(last=False)
+    else:
+        with suppress(KeyError):  # another thread dropped it meanwhile
+            built.move_to_end(version_hash)
+    return instrument
 
 
 def save_section(session, draft, instrument, index, form, now):

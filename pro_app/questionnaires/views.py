@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from pro_app import alerts, ratelimits
 from pro_app.alerts.models import AlertOccurrence
@@ -14,7 +15,14 @@ from pro_app.i18n import select_language
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
-from pro_app.questionnaires.models import Assignment, AssignmentState, QuestionnaireLink, Response, ResponseDraft
+from pro_app.questionnaires.models import (
+    Assignment,
+    AssignmentState,
+    InstrumentVersion,
+    QuestionnaireLink,
+    Response,
+    ResponseDraft,
+)
 from pro_app.scheduler import gateway
 from pro_app.sms.dispatch import send_now
 
@@ -111,7 +119,10 @@ def _language(assignment):
 def _current():
     """Return (assignment, draft, instrument) of this session, or a page explaining why not."""
     assignment_id = session.get(SESSION_KEY)
-    assignment = db.session.get(Assignment, assignment_id) if isinstance(assignment_id, int) else None
+    # Each page needs the respondent's contact (for the language) and the draft's version (for
+    # its hash): loaded in the same statements, and the version's long definition not at all.
+    assignment = (db.session.get(Assignment, assignment_id, options=[joinedload(Assignment.contact)])
+                  if isinstance(assignment_id, int) else None)
     if assignment is None:
         return None, _state_page("no_session")
     if assignment.state == AssignmentState.COMPLETED:
@@ -122,7 +133,8 @@ def _current():
     if link is None or link.superseded_at is not None:
         # The study team sent a new link: the old one's session ends with it.
         return None, _state_page("superseded", assignment)
-    draft = db.session.get(ResponseDraft, assignment.id)
+    draft = db.session.get(ResponseDraft, assignment.id, options=[
+        joinedload(ResponseDraft.version).defer(InstrumentVersion.definition)])
     if draft is None:
         return None, _state_page("no_session")
     return (assignment, draft, ops.draft_instrument(draft)), None
