@@ -190,7 +190,7 @@ def staff_texts(fake_twilio):
 
 
 def level_of(body):
-    return int(re.search(r"(?:级别|level) (\d+)", body).group(1))
+    return int(re.search(r"(?:第|notice )(\d+)", body).group(1)) - 1
 
 
 def staff_browser(app, email=NURSE_EMAIL):
@@ -326,7 +326,7 @@ def test_a_red_answer_on_page_3_alerts_at_once_shows_the_advice_and_the_episode_
     # The nurse's text went during the save request; no tick has run.
     [alert] = all_alerts(app)
     assert staff_texts(fake_twilio) == [
-        (NURSE, f"【研究中心】红色警报 P-001（级别 0）：请查看 {PUBLIC}/staff/alerts/{alert.id}")]
+        (NURSE, f"【研究中心】红色警报 P-001（第1次通知）：请查看 {PUBLIC}/staff/alerts/{alert.id}")]
     assert alert.severity == "red" and alert.response_id is None and alert.opened_at == clock.now
     first_rows = fired(app, alert.id)
     assert first_rows and all(o.unfinished and o.assignment_id == after for o in first_rows)
@@ -555,7 +555,7 @@ def test_a_red_answer_saved_on_page_3_reaches_the_nurse_within_2_seconds_with_th
     with app.app_context():
         [alert] = db.session.scalars(select(Alert)).all()
         assert alert.severity == "red" and alert.response_id is None
-        assert text["body"] == f"【研究中心】红色警报 P-001（级别 0）：请查看 {PUBLIC}/staff/alerts/{alert.id}"
+        assert text["body"] == f"【研究中心】红色警报 P-001（第1次通知）：请查看 {PUBLIC}/staff/alerts/{alert.id}"
     # The scheduler's next tick does not send it again.
     probe(app, fake, "after", timeout=13)
     assert len([m for m in fake.messages_to(NURSE) if "/staff/alerts/" in m["body"]]) == 1

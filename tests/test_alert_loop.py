@@ -185,9 +185,9 @@ def alert_text(lang, severity, study_id, level, alert_id):
     url = f"{PUBLIC}/staff/alerts/{alert_id}"
     if lang == "zh-CN":
         word = {"red": "红色", "amber": "黄色"}[severity]
-        return f"【研究中心】{word}警报 {study_id}（级别 {level}）：请查看 {url}"
+        return f"【研究中心】{word}警报 {study_id}（第{level + 1}次通知）：请查看 {url}"
     word = {"red": "RED", "amber": "AMBER"}[severity]
-    return f"Study centre: {word} alert {study_id} (level {level}): {url}"
+    return f"Study centre: {word} alert {study_id} (notice {level + 1}): {url}"
 
 
 def raise_now(app, study_id, findings, now):

@@ -208,7 +208,7 @@ def test_a_fever_answer_reaches_the_nurse_within_2_seconds_with_the_scheduler_ru
     with app.app_context():
         [alert] = db.session.scalars(select(Alert)).all()
         assert alert.severity == "red" and alert.state == AlertState.OPEN and alert.rule == "post-infusion:fever"
-        assert text["body"] == f"【研究中心】红色警报 P-001（级别 0）：请查看 http://localhost/staff/alerts/{alert.id}"
+        assert text["body"] == f"【研究中心】红色警报 P-001（第1次通知）：请查看 http://localhost/staff/alerts/{alert.id}"
     assert_emergency_page(app, browser)
 
     # A tick after the submit does not send the nurse's text a second time.

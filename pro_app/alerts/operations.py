@@ -84,7 +84,7 @@ def notify(session, alert, level, *, now, public_url, protocol, due=None):
                 key=key, participant_id=None, contact_id=None, phone=person.phone, template="staff_alert",
                 language=lang, due_at=due, ignore_quiet_hours=True, now=now,
                 body=render("staff_alert", lang, site=protocol.site_name[lang], study_id=alert.participant.study_id,
-                            severity=SEVERITY_WORDS[lang][alert.severity], level=level,
+                            severity=SEVERITY_WORDS[lang][alert.severity], notice=level + 1,
                             url=f"{public_url}/staff/alerts/{alert.id}"),
             ))
         troubled = {p.email: problems[p.phone] for p in people if p.phone in problems}

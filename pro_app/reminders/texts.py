@@ -49,8 +49,8 @@ TEXTS = {
         "en": "{site}: reminder, \"{title}\" closes at {deadline}. If you have not filled it in yet: {link}",
     },
     "staff_alert": {
-        "zh-CN": "【{site}】{severity}警报 {study_id}（级别 {level}）：请查看 {url}",
-        "en": "{site}: {severity} alert {study_id} (level {level}): {url}",
+        "zh-CN": "【{site}】{severity}警报 {study_id}（第{notice}次通知）：请查看 {url}",
+        "en": "{site}: {severity} alert {study_id} (notice {notice}): {url}",
     },
     "staff_route_stopped": {
         "zh-CN": "【{site}】短信通道 {route} 已停止（{code}），该通道的短信正在等待发送。请查看 {url}",
