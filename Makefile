@@ -42,7 +42,7 @@ bench: $(STAMP) $(MO)
 # Re-extract translatable text after changing templates or code.
 messages: $(STAMP)
 	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -o pro_app/translations/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching -i pro_app/translations/messages.pot -d pro_app/translations
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i pro_app/translations/messages.pot -d pro_app/translations
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis $(MO)
