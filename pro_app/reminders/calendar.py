@@ -14,7 +14,7 @@ from pro_app.extensions import limiter
 from pro_app.participants.models import Contact
 from pro_app.protocol import current_protocol
 from pro_app.protocol.hotline import hotline
-from pro_app.reminders.operations import hash_token
+from pro_app.reminders.operations import hash_token, preparation_key
 from pro_app.reminders.texts import PREPARATION
 from pro_app.visits.models import VisitStatus
 
@@ -34,13 +34,6 @@ ALARM_AT = time(19, 0)
 #: Subscribed calendars look again this often, so a moved visit shows within the hour.
 REFRESH = timedelta(hours=1)
 SHOWN = (VisitStatus.SCHEDULED, VisitStatus.CONFIRMED, VisitStatus.CANCELLED)
-
-
-def _preparation(visit):
-    key = visit.kind.value
-    if key == "infusion" and visit.dose_number == 1:
-        key = "infusion-first"
-    return key
 
 
 def build_calendar(contact, host, protocol):
@@ -65,7 +58,7 @@ def build_calendar(contact, host, protocol):
         event.add("sequence", visit.revision)
         event.add("summary", summary)
         event.add("location", protocol.place(kind, lang))
-        event.add("description", (PREPARATION[(_preparation(visit), lang)] + CHANGE_NOTE[lang].format(phone=phone)))
+        event.add("description", PREPARATION[(preparation_key(visit), lang)] + CHANGE_NOTE[lang].format(phone=phone))
         event.add("dtstart", visit.starts_at)
         event.add("dtend", visit.starts_at + timedelta(minutes=visit.duration_minutes))
         event.add("dtstamp", visit.updated_at)

@@ -70,7 +70,8 @@ def message_row(*, key, participant_id, contact_id, phone, template, language, b
     }
 
 
-def _preparation(visit):
+def preparation_key(visit):
+    """Return which preparation a visit's texts and calendar event carry (the first infusion is longer)."""
     if visit.kind == VisitKind.INFUSION:
         return "infusion-first" if visit.dose_number == 1 else "infusion"
     return visit.kind.value
@@ -95,7 +96,7 @@ def visit_reminder_rows(visit, protocol, now):
         # Each step says which day it is (in 2 days, tomorrow, today), so no two read the same.
         body = render("visit_reminder", language, site=protocol.site_name[language],
                       **visit_params(language, local_start, participant.timezone, p.recipient.timezone,
-                                     _preparation(visit), days_before=days_before[p.step],
+                                     preparation_key(visit), days_before=days_before[p.step],
                                      place=protocol.place(visit_type, language)))
         rows.append(message_row(
             key=p.dedupe_key, participant_id=participant.id, contact_id=p.recipient.contact_id,
