@@ -97,17 +97,14 @@ def verify_password(user, password):
 
 def load_user(user_id):
     """Return the staff member of this request's session, if that session is still good."""
-    row = sessions.find(db.session, session.get(sessions.SESSION_KEY))
+    row, user = sessions.find(db.session, session.get(sessions.SESSION_KEY)) or (None, None)
     if row is None or not user_id.isdigit() or row.staff_id != int(user_id):
         return None
     now = utcnow()
-    found = sessions.state(row, now, timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"]))
-    if found not in ("live", "stale"):
+    state = sessions.state(row, now, timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"]))
+    if state not in ("live", "stale") or not user.active:
         return None
-    user = db.session.get(StaffUser, row.staff_id)
-    if user is None or not user.active:
-        return None
-    if found == "stale":
+    if state == "stale":
         g.staff_session_touch = (row.id, now)
     return user
 

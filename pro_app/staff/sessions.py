@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from pro_app.staff.models import StaffSession
+from pro_app.staff.models import StaffSession, StaffUser
 
 #: Where the key sits in the Flask session.
 SESSION_KEY = "staff_session"
@@ -35,10 +35,11 @@ def start(session, user, *, now, lifetime, user_agent=None, ip_address=None):
 
 
 def find(session, key):
-    """Return the session row for a key, or None."""
+    """Return (session row, its staff member) for a key in one query, or None."""
     if not isinstance(key, str) or not 20 <= len(key) <= 100:
         return None
-    return session.scalar(select(StaffSession).where(StaffSession.key_hash == hash_key(key)))
+    return session.execute(select(StaffSession, StaffUser).join(StaffUser, StaffUser.id == StaffSession.staff_id)
+                           .where(StaffSession.key_hash == hash_key(key))).first()
 
 
 def state(row, now, idle):
