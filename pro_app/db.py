@@ -140,11 +140,7 @@ def _ping_after_idle(engine):
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
             return
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            engine.dialect.do_ping(dbapi_connection)
             dbapi_connection.rollback()
         except Exception as error:  # any driver error means this connection is unusable
             raise exc.DisconnectionError() from error
