@@ -1,6 +1,6 @@
 """pro-app oncall ...: the on-call rota from the command line."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import click
 from flask import current_app
@@ -60,8 +60,6 @@ def _line(shift, zone):
 @click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366))
 def list_command(days):
     """List the shifts from now on, and the first gap in the next 24 hours."""
-    from datetime import timedelta
-
     zone = current_app.config["TIMEZONE"]
     now = utcnow()
     for shift in shifts_between(db.session, now, now + timedelta(days=days)):

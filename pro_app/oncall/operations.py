@@ -83,8 +83,8 @@ def gaps(spans, start, end):
     return [(a, b) for a, b in found if a < b]
 
 
-def coverable(session):
-    """Return the shift spans that count: only those of active staff with a phone."""
+def coverable():
+    """Select the shift spans that count: only those of active staff with a phone."""
     return select(Shift.starts_at, Shift.ends_at).join(StaffUser, StaffUser.id == Shift.staff_id).where(
         StaffUser.active.is_(True), StaffUser.phone.is_not(None))
 
@@ -98,13 +98,13 @@ def next_gap(session, now, horizon=GAP_HORIZON):
     if not rota_in_use(session):
         return None
     end = now + horizon
-    spans = session.execute(coverable(session).where(Shift.starts_at < end, Shift.ends_at > now)).all()
+    spans = session.execute(coverable().where(Shift.starts_at < end, Shift.ends_at > now)).all()
     found = gaps([(s, e) for s, e in spans], now, end)
     if not found:
         return None
     start, stop = found[0]
     if start == now:
-        before = session.execute(coverable(session).where(Shift.ends_at <= now)
+        before = session.execute(coverable().where(Shift.ends_at <= now)
                                  .order_by(Shift.ends_at.desc()).limit(1)).first()
         start = before.ends_at if before else None
     return start, stop
