@@ -15,17 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = Path(__file__).resolve().parent / "_bundled"
 
 
-def resource_folder(name):
-    """Return the folder of templates, static files or shipped instruments."""
-    # An installed wheel has its own copy; a checkout or editable install has none and uses the
-    # top-level folder. The copy wins: in site-packages, ROOT/name may belong to another package.
-    bundled = BUNDLED / name
-    return bundled if bundled.is_dir() else ROOT / name
-
-
 def is_checkout():
     """Tell whether the app runs from the repository rather than from an installed wheel."""
+    # A checkout or an editable install has no copy of the top-level folders in the package.
     return not BUNDLED.is_dir()
+
+
+def resource_folder(name):
+    """Return the folder of templates, static files or shipped instruments."""
+    # An installed wheel reads its own copy only: in site-packages, ROOT/name may belong to another package.
+    return (ROOT if is_checkout() else BUNDLED) / name
 
 
 @functools.lru_cache(maxsize=64)
