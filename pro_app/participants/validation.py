@@ -111,6 +111,7 @@ def check_enrolment(raw, default_version="1.0"):
     phone = take("phone", lambda v: normalise_phone(v) if (v or "").strip() else None)
 
     caregivers = []
+    row_of = {}  # raw caregiver row -> its CaregiverInput
     seen = {phone} if phone else set()
     for i, cg in enumerate(raw.get("caregivers") or []):
         prefix = f"caregivers-{i}-"
@@ -137,7 +138,8 @@ def check_enrolment(raw, default_version="1.0"):
         if not is_zone(cg_tz):
             errors[prefix + "tz"] = _l("%(value)s is not a known time zone (e.g. Asia/Shanghai).", value=cg_tz)
             continue
-        caregivers.append(CaregiverInput(cg_phone, cg_lang, name, cg_tz))
+        row_of[i] = CaregiverInput(cg_phone, cg_lang, name, cg_tz)
+        caregivers.append(row_of[i])
     if len(caregivers) > MAX_CAREGIVERS:
         errors["caregivers"] = _l("At most %(n)d caregivers.", n=MAX_CAREGIVERS)
 
@@ -163,11 +165,8 @@ def check_enrolment(raw, default_version="1.0"):
             except ValueError as exc:
                 errors[f"caregivers-{i}-{name}"] = exc.args[0]
                 continue
-            # caregivers holds only the rows that had a phone or a name, in order.
-            index = sum(1 for c in (raw.get("caregivers") or [])[:i]
-                        if any((c.get(k) or "").strip() for k in ("phone", "name")))
-            if index < len(caregivers) and value is False:
-                setattr(caregivers[index], name, False)
+            if value is False and i in row_of:
+                setattr(row_of[i], name, False)
 
     if errors:
         return None, errors
