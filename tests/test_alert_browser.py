@@ -7,91 +7,43 @@ a claim even with a valid CSRF token. axe-core finds no serious or critical prob
 Screenshots go to test-artifacts/screenshots/<test>/.
 """
 
-import os
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect, sync_playwright
+from browser import (  # noqa: F401 (fixtures)
+    TIMEOUT_MS,
+    assert_accessible,
+    browser_fixture,
+    enrol_participant,
+    served_app,
+    shots_fixture,
+    sign_in,
+)
+from playwright.sync_api import expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from pro_app import alerts, create_app
+from pro_app import alerts
 from pro_app.alerts.models import Alert, AlertState
 from pro_app.alerts.operations import raise_findings
 from pro_app.alerts.rules import Finding
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
+from pro_app.db import db
 from pro_app.participants.models import Participant
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
-from pro_app.questionnaires import current_instruments
 from pro_app.staff.cli import create_staff
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 PASSWORD = "a browser-length password"
 NURSE, MONITOR = "nurse@example.org", "monitor@example.org"
 NOTE = "Called the family; advised the emergency department. 已电话联系家属。"
-TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing or not executable: install Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
 def server(tmp_path):
     """(app, base URL) of a real threaded HTTP server on a migrated SQLite file."""
-    url = f"sqlite:///{tmp_path / 'browser.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "browser-test-secret", "DATABASE_URL": url, "SMS_BACKEND": "console"},
-                     instance_path=str(tmp_path))
-    assert app.config.get("WTF_CSRF_ENABLED", True) is True
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{http.server_port}"
-    app.config["PUBLIC_URL"] = base
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with served_app(tmp_path, {"SMS_BACKEND": "console"}) as (app, base):
+        assert app.config.get("WTF_CSRF_ENABLED", True) is True
         yield app, base
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(5)
-        app.extensions["pro_db"]["engine"].dispose()
-
-
-@pytest.fixture
-def shots(request):
-    """Save a screenshot of a page under test-artifacts/screenshots/<test>/<n>-<name>.png."""
-    folder = ROOT / "test-artifacts" / "screenshots" / re.sub(r"[^\w.-]+", "_", request.node.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    taken = []
-
-    def shot(page, name):
-        path = folder / f"{len(taken) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        taken.append(path)
-        return path
-    return shot
 
 
 def seed(app):
@@ -101,23 +53,20 @@ def seed(app):
         create_staff(db.session, NURSE, "nurse", PASSWORD, phone="+8613900000001", on_call=True, language="en",
                      actor=Actor(label="test"), now=now)
         create_staff(db.session, MONITOR, "monitor", PASSWORD, language="en", actor=Actor(label="test"), now=now)
-        ids = {}
-        for study_id, phone, finding, age in [
-            ("P-AMB", "+8613800138002", Finding("post-infusion:rash_severe", "amber", {"item": "rash_severity",
-                                                                                        "value": 3}), 120),
-            ("P-RED", "+8613800138001", Finding("post-infusion:fever", "red", {"item": "temperature", "value": 39.0,
-                                                                               "threshold": 38.0}), 10),
-        ]:
-            enrolment, errors = check_enrolment({"study_id": study_id, "start": date.today().isoformat(),
-                                                 "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "", "phone": phone,
-                                                 "caregivers": []})
-            assert not errors, errors
-            enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
-                  now=now, public_url=app.config["PUBLIC_URL"])
+        db.session.commit()
+    ids = {}
+    for study_id, phone, finding, age in [
+        ("P-AMB", "+8613800138002", Finding("post-infusion:rash_severe", "amber", {"item": "rash_severity",
+                                                                                    "value": 3}), 120),
+        ("P-RED", "+8613800138001", Finding("post-infusion:fever", "red", {"item": "temperature", "value": 39.0,
+                                                                           "threshold": 38.0}), 10),
+    ]:
+        enrol_participant(app, study_id, start=date.today(), now=now, phone=phone)
+        with app.test_request_context():
             participant = db.session.scalar(select(Participant).where(Participant.study_id == study_id))
             raise_findings(db.session, participant, [finding], now=now - timedelta(minutes=age), **alerts.context())
             ids[study_id] = db.session.scalar(select(Alert.id).where(Alert.participant_id == participant.id))
-        db.session.commit()
+            db.session.commit()
     return ids
 
 
@@ -129,26 +78,6 @@ def alert_row(app, alert_id):
                "acknowledged": alert.acknowledged_at is not None, "resolved": alert.resolved_at is not None}
         db.session.rollback()
         return row
-
-
-def log_in(context, base, email):
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{base}/staff/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/staff/alerts/")
-    expect(page.locator("header .who")).to_contain_text(email)
-    return page
-
-
-def assert_accessible(page, what):
-    results = Axe().run(page)
-    bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-    assert not bad, f"{what}: axe found " + "; ".join(
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in bad)
-    assert results.response["testEngine"]["name"] == "axe-core"  # axe really ran
 
 
 def worklist(page):
@@ -170,7 +99,7 @@ def test_nurse_triages_a_red_alert_and_a_monitor_is_refused(server, browser, sho
     # --- the nurse --------------------------------------------------------------------------
     nurse_context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     try:
-        page = log_in(nurse_context, base, NURSE)
+        page = sign_in(nurse_context, base, NURSE, PASSWORD)
         # The red alert is on top although the amber one is older.
         assert worklist(page) == [("red", "P-RED", f"/staff/alerts/{red}"),
                                   ("amber", "P-AMB", f"/staff/alerts/{amber}")]
@@ -246,7 +175,7 @@ def test_nurse_triages_a_red_alert_and_a_monitor_is_refused(server, browser, sho
     before = alert_row(app, amber)
     monitor_context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     try:
-        page = log_in(monitor_context, base, MONITOR)
+        page = sign_in(monitor_context, base, MONITOR, PASSWORD)
         assert worklist(page) == [("amber", "P-AMB", f"/staff/alerts/{amber}")]
         expect(page.get_by_role("button", name="Claim")).to_have_count(0)
         shots(page, "monitor-worklist")

@@ -8,17 +8,15 @@ import io
 import random
 from datetime import UTC, date, datetime, timedelta
 
+from browser import assert_accessible, browser_fixture, enrol_participant, shots_fixture, sign_in  # noqa: F401
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_alert_browser import CHROMIUM_ARGS, PASSWORD, TIMEOUT_MS, assert_accessible, browser, server, shots  # noqa: F401
+from test_alert_browser import PASSWORD, server  # noqa: F401
 
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
 from pro_app.db import db
 from pro_app.demo import plausible_answers
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.models import Assignment
@@ -33,12 +31,9 @@ def seed(app):
     with app.test_request_context():
         for email, role in ((INVESTIGATOR, "investigator"), (NURSE, "nurse")):
             create_staff(db.session, email, role, PASSWORD, language="en", actor=Actor(label="test"), now=now)
-        start = (date.today() - timedelta(days=3)).isoformat()
-        enrolment, errors = check_enrolment({"study_id": "P-EXP", "start": start, "tz": "Asia/Shanghai",
-                                             "lang": "zh-CN", "age": "", "phone": "+8613800138009", "caregivers": []})
-        assert not errors, errors
-        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=now,
-              public_url=app.config["PUBLIC_URL"])
+        db.session.commit()
+    enrol_participant(app, "P-EXP", start=date.today() - timedelta(days=3), now=now, phone="+8613800138009")
+    with app.test_request_context():
         instrument = current_instruments()["post-infusion"]
         a = db.session.scalars(select(Assignment).where(Assignment.instrument_id == "post-infusion")
                                .order_by(Assignment.opens_at)).first()
@@ -50,23 +45,12 @@ def seed(app):
     return answered
 
 
-def log_in(context, base, email):
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{base}/staff/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/staff/alerts/")
-    return page
-
-
 def test_investigator_downloads_the_long_csv_and_the_audit_log_shows_it(browser, server, shots, tmp_path):  # noqa: F811
     app, base = server
     answered = seed(app)
 
     desktop = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = log_in(desktop, base, INVESTIGATOR)
+    page = sign_in(desktop, base, INVESTIGATOR, PASSWORD)
     page.get_by_role("link", name="Exports").click()
     page.wait_for_url(f"{base}/staff/exports/")
     expect(page.get_by_role("heading", name="Exports", exact=True)).to_be_visible()
@@ -96,7 +80,7 @@ def test_investigator_downloads_the_long_csv_and_the_audit_log_shows_it(browser,
         db.session.rollback()
 
     phone = browser.new_context(viewport={"width": 360, "height": 740})
-    small = log_in(phone, base, INVESTIGATOR)
+    small = sign_in(phone, base, INVESTIGATOR, PASSWORD)
     small.goto(f"{base}/staff/exports/")
     expect(small.get_by_role("button", name="Download")).to_be_visible()
     width = small.evaluate("document.documentElement.scrollWidth")
@@ -104,7 +88,7 @@ def test_investigator_downloads_the_long_csv_and_the_audit_log_shows_it(browser,
     assert_accessible(small, "exports page at 360 px")
     shots(small, "exports-360")
 
-    nurse = log_in(browser.new_context(viewport={"width": 360, "height": 740}), base, NURSE)
+    nurse = sign_in(browser.new_context(viewport={"width": 360, "height": 740}), base, NURSE, PASSWORD)
     expect(nurse.get_by_role("link", name="Exports")).to_have_count(0)
     refused = nurse.goto(f"{base}/staff/exports/")
     assert refused.status == 403

@@ -5,23 +5,17 @@ this is what the suite over plain http never saw.
 """
 
 import subprocess
-import threading
 from datetime import UTC, date, datetime
 
 import pytest
-from playwright.sync_api import sync_playwright
+from browser import browser_fixture, enrol_participant, served_app  # noqa: F401 (browser is a fixture)
 from sqlalchemy import select
-from test_questionnaire_browser import ARGS, CHROMIUM, PHONE
-from werkzeug.serving import make_server
+from test_questionnaire_browser import PHONE
 
-from pro_app import create_app
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
-from pro_app.questionnaires import current_instruments, views
+from pro_app.db import db
 from pro_app.questionnaires import operations as ops
+from pro_app.questionnaires import views
 from pro_app.questionnaires.models import Assignment
 from pro_app.staff.cli import create_staff
 
@@ -43,31 +37,10 @@ def certificate(tmp_path_factory):
 @pytest.fixture
 def server(tmp_path, monkeypatch, twilio_config, certificate):
     """The app over https at 127.0.0.1:<free port>, CSRF and rate limits on as in production."""
-    url = f"sqlite:///{tmp_path}/https.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "https-test", "DATABASE_URL": url, "PUBLIC_URL": "https://127.0.0.1",
-                      **twilio_config}, instance_path=str(tmp_path))
-    assert app.config["WTF_CSRF_ENABLED"] is not False and app.config["SESSION_COOKIE_SECURE"]
     monkeypatch.setattr(views, "utcnow", lambda: NOW)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=certificate)
-    base = f"https://127.0.0.1:{httpd.server_port}"
-    app.config["PUBLIC_URL"] = base
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield app, base
-    httpd.shutdown()
-    thread.join(5)
-    app.extensions["pro_db"]["engine"].dispose()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    with served_app(tmp_path, {"PUBLIC_URL": "https://127.0.0.1", **twilio_config}, certificate) as (app, base):
+        assert app.config["WTF_CSRF_ENABLED"] is not False and app.config["SESSION_COOKIE_SECURE"]
+        yield app, base
 
 
 def posts(page):
@@ -77,13 +50,13 @@ def posts(page):
     return sent
 
 
-def test_a_nurse_logs_in_and_out_over_https(server, chromium):
+def test_a_nurse_logs_in_and_out_over_https(server, browser):
     app, base = server
     with app.app_context():
         create_staff(db.session, "nurse@example.org", "nurse", PASSWORD, actor=Actor(label="test"), now=NOW,
                      language="en")
         db.session.commit()
-    context = chromium.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     sent = posts(page)
     page.goto(f"{base}/staff/login")
@@ -104,20 +77,15 @@ def test_a_nurse_logs_in_and_out_over_https(server, chromium):
     context.close()
 
 
-def test_a_family_taps_start_over_https(server, chromium):
+def test_a_family_taps_start_over_https(server, browser):
     app, base = server
-    raw = {"study_id": "P-TLS", "start": date(2026, 3, 9).isoformat(), "tz": "Asia/Shanghai", "lang": "zh-CN",
-           "age": "", "phone": "+8613800138071", "caregivers": []}
+    enrol_participant(app, "P-TLS", start=date(2026, 3, 9), now=NOW, phone="+8613800138071")
     with app.test_request_context():
-        enrolment, errors = check_enrolment(raw)
-        assert not errors, errors
-        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=NOW,
-              public_url=base)
         assignment = db.session.scalars(select(Assignment).where(Assignment.opens_at <= NOW,
                                                                  Assignment.closes_at > NOW)).first()
         token = ops.new_link(db.session, assignment.id, NOW)
         db.session.commit()
-    context = chromium.new_context(ignore_https_errors=True, **PHONE)
+    context = browser.new_context(ignore_https_errors=True, **PHONE)
     page = context.new_page()
     sent = posts(page)
     response = page.goto(f"{base}/q/{token}")

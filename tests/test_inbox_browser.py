@@ -3,26 +3,20 @@ acknowledged, shows in the nurse's inbox with the unread count, and the nurse's 
 fake Twilio gateway; the thread shows both and the audit log the reply.
 """
 
-import threading
 import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime
 
 import pytest
+from browser import browser_fixture, enrol_participant, served_app, sign_in  # noqa: F401 (browser is a fixture)
 from fake_twilio import twilio_signature
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_alert_browser import PASSWORD, browser, log_in  # noqa: F401 (browser is a fixture)
-from werkzeug.serving import make_server
+from test_alert_browser import PASSWORD
 
-from pro_app import create_app
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
-from pro_app.questionnaires import current_instruments
+from pro_app.db import db
 from pro_app.scheduler import run_tick
 from pro_app.staff.cli import create_staff
 
@@ -34,38 +28,17 @@ ANSWER = "Please call us now on the hotline; we will check on the cough."
 
 @pytest.fixture
 def server(tmp_path, twilio_config):
-    url = f"sqlite:///{tmp_path / 'browser.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "browser-test-secret", "DATABASE_URL": url, **twilio_config},
-                     instance_path=str(tmp_path))
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{http.server_port}"
-    app.config["PUBLIC_URL"] = base
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield app, base
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(5)
-        app.extensions["pro_db"]["engine"].dispose()
+    with served_app(tmp_path, twilio_config) as served:
+        yield served
 
 
 def seed(app):
     now = datetime.now(UTC)
     with app.test_request_context():
         create_staff(db.session, NURSE, "nurse", PASSWORD, language="en", actor=Actor(label="test"), now=now)
-        enrolment, errors = check_enrolment({
-            "study_id": "P-TXT", "start": date.today().isoformat(), "tz": "Asia/Shanghai", "lang": "zh-CN",
-            "age": "15", "phone": "+8613800138001",
-            "caregivers": [{"phone": MOTHER, "name": "王芳", "lang": "zh-CN"}]})
-        assert not errors, errors
-        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
-              now=now, public_url=app.config["PUBLIC_URL"])
         db.session.commit()
+    enrol_participant(app, "P-TXT", start=date.today(), now=now, age="15", phone="+8613800138001",
+                      caregivers=[{"phone": MOTHER, "name": "王芳", "lang": "zh-CN"}])
 
 
 def text_in(base, fake, body):
@@ -84,7 +57,7 @@ def tick(app):
         run_tick(datetime.now(UTC))
 
 
-def test_a_caregivers_question_is_acknowledged_answered_and_audited(server, browser, fake_twilio):  # noqa: F811
+def test_a_caregivers_question_is_acknowledged_answered_and_audited(server, browser, fake_twilio):
     app, base = server
     seed(app)
     tick(app)
@@ -97,7 +70,7 @@ def test_a_caregivers_question_is_acknowledged_answered_and_audited(server, brow
     fake_twilio.clear()
 
     context = browser.new_context(locale="en-GB")
-    page = log_in(context, base, NURSE)
+    page = sign_in(context, base, NURSE, PASSWORD)
     page.goto(f"{base}/staff/inbox")
     expect(page.locator("nav .count")).to_have_text("1")
     expect(page.get_by_text(QUESTION)).to_be_visible()

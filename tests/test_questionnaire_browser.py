@@ -7,44 +7,28 @@ checked with axe-core: no serious or critical violation is allowed.
 """
 
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from statistics import mean
 from urllib.parse import urlsplit
 
 import pytest
+from browser import assert_accessible, browser_fixture, enrol_participant, screenshot_folder, served_app  # noqa: F401
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from pro_app import create_app
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
+from pro_app.db import db
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments, views
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.models import Assignment, AssignmentState, Response
 from pro_app.scheduler import run_tick
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the "
-                "browser tests; playwright's own browsers are not used", pytrace=False)
-
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
 WECHAT = ("Mozilla/5.0 (Linux; Android 10; V2036A Build/QP1A.190711.020; wv) AppleWebKit/537.36 (KHTML, like "
           "Gecko) Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230405 "
           "MMWEBID/2528 MicroMessenger/8.0.35.2360(0x2800235D) WeChat/arm64 Weixin NetType/4G Language/zh_CN "
           "ABI/arm64")
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 
 START = date(2026, 3, 9)  # day 1, a Monday: baseline and quality of life open 2026-03-02 09:00 local
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai on day -7
@@ -86,42 +70,16 @@ class Clock:
 @pytest.fixture
 def server(tmp_path, monkeypatch, twilio_config):
     """Serve a fresh app on a SQLite file at 127.0.0.1:<free port>; yield (app, base URL, clock)."""
-    url = f"sqlite:///{tmp_path}/browser.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "browser-test", "DATABASE_URL": url, **twilio_config},
-                     instance_path=str(tmp_path))
     clock = Clock()
     monkeypatch.setattr(views, "utcnow", lambda: clock.now)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{httpd.server_port}"
-    app.config["PUBLIC_URL"] = base
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield app, base, clock
-    httpd.shutdown()
-    thread.join(5)
-    app.extensions["pro_db"]["engine"].dispose()
+    with served_app(tmp_path, twilio_config) as (app, base):
+        yield app, base, clock
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-def enrol_participant(app, study_id, *, lang, tz, phone, age="", caregivers=()):
-    raw = {"study_id": study_id, "start": START.isoformat(), "tz": tz, "lang": lang, "age": age, "phone": phone,
-           "caregivers": list(caregivers)}
-    with app.test_request_context():
-        enrolment, errors = check_enrolment(raw)
-        assert not errors, errors
-        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"),
-              now=NOW - timedelta(days=1), public_url=app.config["PUBLIC_URL"])
-        db.session.commit()
+def enrol_family(app, study_id, *, lang, tz, phone, age="", caregivers=()):
+    """Enrol a participant whose day 1 is START, enrolled the day before NOW."""
+    enrol_participant(app, study_id, start=START, now=NOW - timedelta(days=1), lang=lang, tz=tz, phone=phone,
+                      age=age, caregivers=caregivers)
 
 
 def give_infusion(app, study_id, dose, now):
@@ -166,16 +124,6 @@ def stored_response(app, number, instrument):
 
 # --- a person with a phone ------------------------------------------------------------------------
 
-def serious(results):
-    return [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-
-
-def describe(violations):
-    return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} -> "
-                     f"{[n['target'] for n in v['nodes']][:5]} {v['nodes'][0].get('failureSummary', '')}"
-                     for v in violations)
-
-
 class Phone:
     """One browser tab on a phone: records every request, screenshots and checks every page."""
 
@@ -183,7 +131,7 @@ class Phone:
         self.page = context.new_page()
         self.base = base
         self.shots = shots
-        self.axe = Axe() if axe else None
+        self.axe = axe
         self.requests = []
         self.seen = 0
         self.page.on("request", lambda request: self.requests.append(request.url))
@@ -192,9 +140,8 @@ class Phone:
         """Screenshot the page and, with JavaScript on, fail on serious accessibility problems."""
         self.seen += 1
         self.page.screenshot(path=str(self.shots / f"{self.seen:02d}-{name}.png"), full_page=True)
-        if self.axe is not None:
-            found = serious(self.axe.run(self.page))
-            assert not found, f"axe on {name} ({self.page.url}):\n{describe(found)}"
+        if self.axe:
+            assert_accessible(self.page, name)
 
     def heading(self):
         return self.page.locator("h1").inner_text().strip()
@@ -294,10 +241,7 @@ def answer_questionnaire(phone, instrument, pages, lang, respondent, *, back_fro
 
 
 def new_phone(browser, request, base, *, javascript=True, locale="en-GB", user_agent=None):
-    shots = SHOTS / request.node.name
-    shots.mkdir(parents=True, exist_ok=True)
-    for old in shots.glob("*.png"):
-        old.unlink()
+    shots = screenshot_folder(request.node.name)
     options = dict(PHONE, locale=locale, java_script_enabled=javascript)
     if user_agent:
         options["user_agent"] = user_agent
@@ -314,8 +258,8 @@ def new_phone(browser, request, base, *, javascript=True, locale="en-GB", user_a
 
 def test_a_teen_answers_quality_of_life_in_chinese_in_wechat(server, browser, request, fake_twilio):
     app, base, clock = server
-    enrol_participant(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
-                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    enrol_family(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                 caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
     clock.now = NOW
     tick(app, NOW)
     link = texted_link(app, fake_twilio, TEEN, "quality-of-life")
@@ -340,7 +284,7 @@ def test_a_teen_answers_quality_of_life_in_chinese_in_wechat(server, browser, re
 
 def test_an_adult_answers_the_after_infusion_check_in_english(server, browser, request, fake_twilio):
     app, base, clock = server
-    enrol_participant(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
+    enrol_family(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
     evening = datetime(2026, 3, 9, 19, 0, tzinfo=UTC)  # day 1, 19:00 in London (GMT)
     give_infusion(app, "P-EN", 1, evening - timedelta(hours=3))
     clock.now = evening
@@ -365,8 +309,8 @@ def test_an_adult_answers_the_after_infusion_check_in_english(server, browser, r
 
 def test_a_parent_answers_by_proxy_without_javascript(server, browser, request, fake_twilio):
     app, base, clock = server
-    enrol_participant(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
-                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    enrol_family(app, "P-ZH", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                 caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
     evening = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # day 1, 19:00 in Shanghai
     give_infusion(app, "P-ZH", 1, evening - timedelta(hours=3))
     clock.now = evening
@@ -390,7 +334,7 @@ def test_a_parent_answers_by_proxy_without_javascript(server, browser, request, 
 
 def test_closed_replaced_unknown_and_early_links_explain_themselves(server, browser, request, fake_twilio):
     app, base, clock = server
-    enrol_participant(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
+    enrol_family(app, "P-EN", lang="en", tz="Europe/London", phone=ADULT)
     clock.now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     tick(app, clock.now)
     qol = texted_link(app, fake_twilio, ADULT, "quality-of-life")

@@ -7,62 +7,30 @@ code, later with a recovery code once; the same recovery code is refused the sec
 Screenshots go to test-artifacts/screenshots/<test>/.
 """
 
-import os
 import re
-import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyotp
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from browser import TIMEOUT_MS, browser_fixture, served_app, shots_fixture  # noqa: F401 (fixtures)
+from playwright.sync_api import expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from pro_app import create_app
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
-from pro_app.db import db, make_engine, upgrade
+from pro_app.db import db
 from pro_app.staff.admin import invite_staff
 from pro_app.staff.signin_views import invitation_token
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 EMAIL = "new.nurse@example.org"
 PASSWORD = "Lanterns over the Haihe at dusk"
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
 def server(tmp_path):
-    url = f"sqlite:///{tmp_path / 'browser.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "invitation-test", "DATABASE_URL": url, "SMS_BACKEND": "console",
-                      "REQUIRE_2FA": True}, instance_path=str(tmp_path))
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{http.server_port}"
-    app.config["PUBLIC_URL"] = base
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield app, base
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(5)
-        app.extensions["pro_db"]["engine"].dispose()
-
-
-def _shot(page, request, name, taken=[]):  # noqa: B006 (numbering shared across the test)
-    folder = ROOT / "test-artifacts" / "screenshots" / re.sub(r"[^\w.-]+", "_", request.node.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    taken.append(name)
-    page.screenshot(path=str(folder / f"{len(taken):02d}-{name}.png"), full_page=True)
+    with served_app(tmp_path, {"SMS_BACKEND": "console", "REQUIRE_2FA": True}) as served:
+        yield served
 
 
 def _sign_in(page, base, second):
@@ -80,9 +48,7 @@ def _log_out(page):
     expect(page).to_have_url(re.compile(r"/staff/login"))
 
 
-def test_new_nurse_accepts_invitation_enrols_and_uses_a_recovery_code_once(server, request):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing or not executable: install Debian's chromium package")
+def test_new_nurse_accepts_invitation_enrols_and_uses_a_recovery_code_once(server, browser, shots):
     app, base = server
     with app.test_request_context():
         user = invite_staff(db.session, EMAIL, "nurse", language="en", actor=Actor(label="test"),
@@ -90,52 +56,49 @@ def test_new_nurse_accepts_invitation_enrols_and_uses_a_recovery_code_once(serve
         db.session.commit()
         link = f"{base}/staff/invitation/{invitation_token(user)}"
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"{base}/lang/en")
-            page.goto(link)
-            page.get_by_label("New password", exact=True).fill("Password2024!")
-            page.get_by_label("Repeat the new password").fill("Password2024!")
-            page.get_by_role("button", name="Set my password").click()
-            expect(page.locator(".error")).to_contain_text("too common")
-            _shot(page, request, "common-password-refused")
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{base}/lang/en")
+        page.goto(link)
+        page.get_by_label("New password", exact=True).fill("Password2024!")
+        page.get_by_label("Repeat the new password").fill("Password2024!")
+        page.get_by_role("button", name="Set my password").click()
+        expect(page.locator(".error")).to_contain_text("too common")
+        shots(page, "common-password-refused")
 
-            page.get_by_label("New password", exact=True).fill(PASSWORD)
-            page.get_by_label("Repeat the new password").fill(PASSWORD)
-            page.get_by_role("button", name="Set my password").click()
-            expect(page).to_have_url(re.compile(r"/staff/two-factor"))
-            expect(page.locator("figure.qr svg")).to_be_visible()
-            secret = page.locator("#totp-secret").inner_text().strip()
-            _shot(page, request, "enrol")
-            totp = pyotp.TOTP(secret)
-            page.get_by_label("The 6-digit code").fill(totp.now())
-            page.get_by_role("button", name="Turn on two-factor sign-in").click()
-            codes = page.locator("#recovery-codes code").all_inner_texts()
-            assert len(codes) == 10
-            _shot(page, request, "recovery-codes")
-            page.get_by_role("link", name="I have kept my recovery codes").click()
-            expect(page).to_have_url(re.compile(r"/staff/alerts/"))
-            _log_out(page)
+        page.get_by_label("New password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat the new password").fill(PASSWORD)
+        page.get_by_role("button", name="Set my password").click()
+        expect(page).to_have_url(re.compile(r"/staff/two-factor"))
+        expect(page.locator("figure.qr svg")).to_be_visible()
+        secret = page.locator("#totp-secret").inner_text().strip()
+        shots(page, "enrol")
+        totp = pyotp.TOTP(secret)
+        page.get_by_label("The 6-digit code").fill(totp.now())
+        page.get_by_role("button", name="Turn on two-factor sign-in").click()
+        codes = page.locator("#recovery-codes code").all_inner_texts()
+        assert len(codes) == 10
+        shots(page, "recovery-codes")
+        page.get_by_role("link", name="I have kept my recovery codes").click()
+        expect(page).to_have_url(re.compile(r"/staff/alerts/"))
+        _log_out(page)
 
-            # The code used to enrol is spent; the next time step's code (within the ±30 s allowed) signs in.
-            _sign_in(page, base, totp.at(time.time() + 30))
-            expect(page).to_have_url(re.compile(r"/staff/alerts/"))
-            _log_out(page)
+        # The code used to enrol is spent; the next time step's code (within the ±30 s allowed) signs in.
+        _sign_in(page, base, totp.at(time.time() + 30))
+        expect(page).to_have_url(re.compile(r"/staff/alerts/"))
+        _log_out(page)
 
-            _sign_in(page, base, codes[3])
-            expect(page).to_have_url(re.compile(r"/staff/alerts/"))
-            _log_out(page)
+        _sign_in(page, base, codes[3])
+        expect(page).to_have_url(re.compile(r"/staff/alerts/"))
+        _log_out(page)
 
-            _sign_in(page, base, codes[3])
-            expect(page.locator(".error")).to_contain_text("already used")
-            _shot(page, request, "recovery-code-spent")
-            context.close()
-        finally:
-            browser.close()
+        _sign_in(page, base, codes[3])
+        expect(page.locator(".error")).to_contain_text("already used")
+        shots(page, "recovery-code-spent")
+    finally:
+        context.close()
     with app.app_context():
         actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[:3] == ["staff.invited", "staff.invitation_accepted", "staff.two_factor_enrolled"]

@@ -4,26 +4,21 @@ critical, and a screenshot of each is kept under test-artifacts/screenshots/<tes
 """
 
 import re
-import threading
-from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+from browser import browser_fixture, screenshot_folder, serious_violations, served_app  # noqa: F401 (browser is a fixture)
 from conftest import NOW
 from sqlalchemy import select
-from test_alert_browser import browser  # noqa: F401  (the shared chromium fixture)
-from werkzeug.serving import make_server
 
-from pro_app import alerts, create_app
+from pro_app import alerts
 from pro_app.alerts.models import Alert
-from pro_app.db import db, make_engine, upgrade
+from pro_app.db import db
 from pro_app.demo import DEMO_PASSWORD, load_demo
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires.models import Response
 from pro_app.visits.models import Visit
 
-ROOT = Path(__file__).resolve().parents[1]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 TIMEOUT_MS = 15_000
 
@@ -31,28 +26,13 @@ TIMEOUT_MS = 15_000
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """(app, base URL) of a threaded HTTP server on a SQLite file holding the demo study."""
-    tmp = tmp_path_factory.mktemp("layout")
-    url = f"sqlite:///{tmp / 'demo.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    app = create_app({"SECRET_KEY": "layout-test-secret", "DATABASE_URL": url, "SMS_BACKEND": "console",
-                      "RATELIMIT_ENABLED": False}, instance_path=str(tmp))
-    with app.test_request_context():
-        load_demo(db.session, current_protocol(), current_instruments(), NOW, app.config["PUBLIC_URL"],
-                  alerts.settings(app.config))
-        db.session.commit()
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{http.server_port}"
-    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    config = {"SMS_BACKEND": "console", "RATELIMIT_ENABLED": False}
+    with served_app(tmp_path_factory.mktemp("layout"), config) as (app, base):
+        with app.test_request_context():
+            load_demo(db.session, current_protocol(), current_instruments(), NOW, app.config["PUBLIC_URL"],
+                      alerts.settings(app.config))
+            db.session.commit()
         yield app, base
-    finally:
-        http.shutdown()
-        http.server_close()
-        thread.join(5)
-        app.extensions["pro_db"]["engine"].dispose()
 
 
 def pages_to_visit(app):
@@ -88,10 +68,9 @@ def sign_in(context, base, lang):
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_staff_pages_fit_the_screen_and_pass_axe(browser, demo_server, lang, viewport):  # noqa: F811
+def test_staff_pages_fit_the_screen_and_pass_axe(browser, demo_server, lang, viewport):
     app, base = demo_server
-    folder = ROOT / "test-artifacts" / "screenshots" / f"staff-layout-{viewport}-{lang}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshot_folder(f"staff-layout-{viewport}-{lang}")
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale=lang)
     problems = []
     try:
@@ -107,11 +86,8 @@ def test_staff_pages_fit_the_screen_and_pass_axe(browser, demo_server, lang, vie
                     .slice(0, 3).map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 40))""")
                 problems.append(f"{path}: {width}px wide in a {inner}px window: {wide}")
             page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-            results = Axe().run(page)
-            assert results.response["testEngine"]["name"] == "axe-core"
-            for v in results.response["violations"]:
-                if v.get("impact") in ("serious", "critical"):
-                    problems.append(f"{path}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']][:3]}")
+            for v in serious_violations(page):
+                problems.append(f"{path}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']][:3]}")
     finally:
         context.close()
     assert not problems, "\n".join(problems)

@@ -7,11 +7,11 @@ Screenshots go to test-artifacts/screenshots/<test>/.
 
 from datetime import UTC, datetime
 
-from test_questionnaire_browser import (  # noqa: F401 (fixtures)
+from browser import browser_fixture  # noqa: F401 (a fixture)
+from test_questionnaire_browser import (  # noqa: F401 (server is a fixture)
     BUTTONS,
     NOW,
-    browser,
-    enrol_participant,
+    enrol_family,
     fill_page,
     new_phone,
     section_title,
@@ -72,8 +72,8 @@ def answer_toddler_form(phone, base, instrument, pages, tag):
 
 def test_a_parent_of_a_three_year_old_always_has_the_hotline_at_hand(server, browser, request, fake_twilio):  # noqa: F811
     app, base, clock = server
-    enrol_participant(app, "P-TOD", lang="zh-CN", tz="Asia/Shanghai", phone="", age="3",
-                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    enrol_family(app, "P-TOD", lang="zh-CN", tz="Asia/Shanghai", phone="", age="3",
+                 caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
     clock.now = NOW
     tick(app, NOW)  # baseline and quality-of-life invitations go out
     closed_link = texted_link(app, fake_twilio, PARENT, "quality-of-life")

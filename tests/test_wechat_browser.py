@@ -5,28 +5,24 @@ Alibaba SDK to the loopback fake: the questionnaire link and the calendar link a
 approved templates carried, and the pages need nothing WeChat's browser lacks (no JavaScript).
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
+from browser import browser_fixture, served_app  # noqa: F401 (browser is a fixture)
 from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, FakeAliyun
-from test_questionnaire_browser import (  # noqa: F401  (browser is a fixture)
+from test_questionnaire_browser import (
     NOW,
     QOL,
     QOL_SCORES,
     WECHAT,
     Clock,
     answer_questionnaire,
-    browser,
-    enrol_participant,
+    enrol_family,
     new_phone,
     stored_response,
     tick,
 )
-from werkzeug.serving import make_server
 
-from pro_app import create_app
-from pro_app.db import make_engine, upgrade
 from pro_app.questionnaires import views
 from pro_app.sms.templates import TemplateSet
 
@@ -36,26 +32,14 @@ TEEN, PARENT = "+8613800138031", "+8613800138032"
 @pytest.fixture
 def aliyun_server(tmp_path, monkeypatch):
     """Serve a fresh app whose +86 texts go through Alibaba; yield (app, base URL, clock, fake)."""
-    url = f"sqlite:///{tmp_path}/wechat.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    clock = Clock()
+    monkeypatch.setattr(views, "utcnow", lambda: clock.now)
     with FakeAliyun(TemplateSet()) as fake:
-        app = create_app({"SECRET_KEY": "wechat-test", "DATABASE_URL": url, "SMS_BACKEND": "aliyun",
-                          "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID, "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
-                          "ALIYUN_SIGN_NAME": SIGN_NAME, "ALIYUN_ENDPOINT": fake.endpoint},
-                         instance_path=str(tmp_path))
-        clock = Clock()
-        monkeypatch.setattr(views, "utcnow", lambda: clock.now)
-        httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        base = f"http://127.0.0.1:{httpd.server_port}"
-        app.config["PUBLIC_URL"] = base
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        yield app, base, clock, fake
-        httpd.shutdown()
-        thread.join(5)
-        app.extensions["pro_db"]["engine"].dispose()
+        config = {"SMS_BACKEND": "aliyun", "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                  "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "ALIYUN_SIGN_NAME": SIGN_NAME,
+                  "ALIYUN_ENDPOINT": fake.endpoint}
+        with served_app(tmp_path, config) as (app, base):
+            yield app, base, clock, fake
 
 
 def approved_link(fake, number, kind, variable):
@@ -67,10 +51,10 @@ def approved_link(fake, number, kind, variable):
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-def test_a_teen_answers_in_wechat_from_an_alibaba_text(aliyun_server, browser, request, javascript):  # noqa: F811
+def test_a_teen_answers_in_wechat_from_an_alibaba_text(aliyun_server, browser, request, javascript):
     app, base, clock, fake = aliyun_server
-    enrol_participant(app, "P-WX", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
-                      caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
+    enrol_family(app, "P-WX", lang="zh-CN", tz="Asia/Shanghai", phone=TEEN, age="15",
+                 caregivers=[{"phone": PARENT, "name": "妈妈", "lang": "zh-CN"}])
     clock.now = NOW
     for minute in range(4):  # Alibaba's per-number limit spaces the welcome and the invitations a minute apart
         tick(app, NOW + timedelta(minutes=minute))
