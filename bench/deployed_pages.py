@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "e2e")]
 
 from common import logs_to_devnull  # noqa: E402
-from deployment import Deployment, build_wheel, insecure_tls, install_wheel  # noqa: E402
+from deployment import Deployment, insecure_tls, installed_venv  # noqa: E402
 from questionnaire_pages import answers_for, prepare_server_data  # noqa: E402
 
 TARGET_RATE = 300.0
@@ -155,11 +155,7 @@ def main(total=6000, clients=8):
         work.chmod(0o755)
         logs = ROOT / "test-artifacts" / "bench-deployed"
         logs.mkdir(parents=True, exist_ok=True)
-        venv = os.environ.get("PRO_E2E_VENV")
-        if not venv:
-            with open(logs / "install.log", "w") as log:
-                venv = install_wheel(build_wheel(work / "dist"), work / "venv", log)
-        with Deployment(work / "run", logs, Path(venv)) as deployment:
+        with Deployment(work / "run", logs, installed_venv(work, logs)) as deployment:
             token, instrument = prepare_server_data(deployment.url_as(deployment.runtime), deployment.https_port)
             titles = [f"<h1>{s.title['zh-CN']}</h1>" for s in instrument.sections]
             cookie = start_session(deployment, token, instrument)

@@ -11,16 +11,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
-from deployment import ROOT, Deployment, build_wheel, install_wheel  # noqa: E402
+from browser import chromium  # noqa: E402  (tests/browser.py)
+from deployment import ROOT, Deployment, installed_venv  # noqa: E402
 
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
@@ -29,22 +27,14 @@ def deployment():
         work = Path(os.environ.get("PRO_E2E_WORK") or own)
         work.chmod(0o755)  # nginx's workers (www-data) read the static files of the venv inside
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        venv = os.environ.get("PRO_E2E_VENV")
-        if not venv:
-            with open(ARTIFACTS / "install.log", "w") as log:
-                venv = install_wheel(build_wheel(work / "dist"), work / "venv", log)
-        with Deployment(work / "run", ARTIFACTS, Path(venv)) as running:
+        with Deployment(work / "run", ARTIFACTS, installed_venv(work, ARTIFACTS)) as running:
             yield running
 
 
 @pytest.fixture(scope="session")
 def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="session")

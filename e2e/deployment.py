@@ -65,6 +65,15 @@ def install_wheel(wheel, venv, log):
     return venv
 
 
+def installed_venv(work, logs):
+    """The virtualenv PRO_E2E_VENV names, else a new one in work with the wheel of this checkout."""
+    venv = os.environ.get("PRO_E2E_VENV")
+    if venv:
+        return Path(venv)
+    with open(logs / "install.log", "w") as log:
+        return install_wheel(build_wheel(work / "dist"), work / "venv", log)
+
+
 def render(template, values):
     """Replace every @NAME@ token; refuse a template with a token left over."""
     text = template.read_text()
