@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from pro_app.alerts.models import Alert
 from pro_app.db import db
-from pro_app.exports.csvfile import TRIGGERS, safe_cell, write_rows
+from pro_app.exports.csvfile import TRIGGERS, safe_cell, write_csv
+from pro_app.exports.datasets import run
 from pro_app.participants.models import Participant
 
 FORMULAS = ["=1+1", "=HYPERLINK(\"http://evil.example\",\"click\")", "+SUM(A1:A2)", "-2+3", "@SUM(A1)",
@@ -44,7 +45,7 @@ def test_other_values_are_written_as_they_are(value, written):
                                 min_size=3, max_size=3), max_size=5))
 def test_no_written_cell_starts_a_formula_and_nothing_else_changes(rows):
     out = io.StringIO()
-    assert write_rows(out, ["a", "b", "=c"], rows) == len(rows)
+    assert run(write_csv(out, ["a", "b", "=c"], rows)) == len(rows)
     read = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
     assert read[0] == ["a", "b", "'=c"]
     for row, written in zip(rows, read[1:], strict=True):

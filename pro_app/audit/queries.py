@@ -7,6 +7,7 @@ from sqlalchemy import func, or_, select
 
 from pro_app.audit.models import AuditEvent
 from pro_app.clock import local_to_utc
+from pro_app.exports.records import BATCH
 from pro_app.participants.models import Participant
 
 #: The kinds of change a reader filters by: the first part of an event's action.
@@ -54,5 +55,6 @@ def all_events(session, audit_filter, limit=200_000):
     """Yield (event, study ID) for every event a filter matches, newest first (for the CSV)."""
     stmt = (select(AuditEvent, Participant.study_id)
             .outerjoin(Participant, Participant.id == AuditEvent.participant_id)
-            .where(*audit_filter.where()).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
+            .where(*audit_filter.where()).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+            .execution_options(yield_per=BATCH))
     yield from session.execute(stmt)

@@ -1,18 +1,20 @@
 """The study audit log for staff: filter by who, what, participant and dates; pages; CSV."""
 
-import io
 import json
 from datetime import date
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask_login import current_user
 from sqlalchemy import select
 
-from pro_app.audit.operations import Actor, record
+from pro_app.audit.operations import Actor
 from pro_app.audit.queries import FAMILIES, AuditFilter, all_events, find_events
 from pro_app.audit.wording import ACTIONS, FAMILY_LABELS
 from pro_app.clock import to_local, utcnow
 from pro_app.db import db
-from pro_app.exports.csvfile import write_rows
+from pro_app.exports.csvfile import write_csv
+from pro_app.exports.datasets import Chunks, chunks
+from pro_app.exports.operations import audited_download, record_export
 from pro_app.inputs import page_arg
 from pro_app.participants.models import Participant
 from pro_app.protocol import current_protocol
@@ -67,20 +69,21 @@ def index():
 
 
 def _csv(audit_filter):
-    """The filtered log as CSV, through the formula-safe writer; the download itself is audited."""
+    """The filtered log as CSV, streamed through the formula-safe writer; the download itself is audited."""
     zone = current_protocol().timezone
     rows = ({"at_utc": e.at.isoformat(), "at_local": to_local(e.at, zone).isoformat(), "actor": e.actor,
              "action": e.action, "entity": e.entity, "entity_id": e.entity_id, "study_id": sid,
              "before": json.dumps(e.before, ensure_ascii=False, sort_keys=True) if e.before is not None else None,
              "after": json.dumps(e.after, ensure_ascii=False, sort_keys=True) if e.after is not None else None,
              "reason": e.reason} for e, sid in all_events(db.session, audit_filter))
-    handle = io.StringIO(newline="")
-    count = write_rows(handle, CSV_COLUMNS, rows)
-    from flask_login import current_user
+    actor, now = Actor.staff(current_user), utcnow()
+    filters = {k: v for k, v in request.args.items() if k != "format" and v}
 
-    record(db.session, actor=Actor.staff(current_user), action="export.downloaded", entity="export", now=utcnow(),
-           after={"dataset": "audit", "format": "csv", "rows": count,
-                  "filters": {k: v for k, v in request.args.items() if k != "format" and v}})
-    db.session.commit()
-    return Response(handle.getvalue(), mimetype="text/csv",
+    def audit(count, complete):
+        record_export(db.session, actor=actor, dataset="audit", fmt="csv", filters=filters, count=count, now=now,
+                      complete=complete)
+
+    out = Chunks()
+    pieces = chunks(write_csv(out, CSV_COLUMNS, rows), out)
+    return Response(stream_with_context(audited_download(pieces, audit)), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=audit.csv"})

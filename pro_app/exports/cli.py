@@ -60,8 +60,8 @@ def _run(dataset, fmt, out, filters, *, excel, bundle, wide, actor):
     finally:
         db.session.rollback()
         may_write.reset(token)
-    record_export(db.session, actor=actor, dataset=dataset.name, fmt="csv-wide" if wide else fmt, filters=filters,
-                  count=count, now=now, extra={"via": "command line", "excel": excel})
+    record_export(db.session, actor=actor, dataset=dataset.name, fmt="csv-wide" if wide else fmt,
+                  filters=filters.describe(), count=count, now=now, extra={"via": "command line", "excel": excel})
     db.session.commit()
     if out:
         noun = "response" if wide else dataset.counted(fmt)

@@ -44,12 +44,24 @@ def writer(handle, fieldnames, **kwargs):
     return SafeDictWriter(handle, fieldnames=fieldnames, **kwargs)
 
 
-def write_rows(handle, fieldnames, rows):
-    """Write a header and every row (dicts) to an open text handle; return the number of rows."""
-    out = writer(handle, fieldnames)
-    out.writeheader()
+#: Writers pause every so many rows, so that a web response can send what they wrote so far.
+PAUSE_EVERY = 200
+
+
+def write_csv(out, columns, rows, excel=False):
+    """Write a header and the rows (dicts) as CSV, every cell through safe_cell; return the row count.
+
+    A generator: it pauses every PAUSE_EVERY rows (yielding None) so a caller can pass on what was written.
+    """
+    if excel:
+        out.write("\ufeff")  # Excel and WPS read the BOM as "this is UTF-8": Chinese text shows as written
+    lines = csv.writer(out)
+    lines.writerow([safe_cell(name) for name in columns])
     count = 0
     for row in rows:
-        out.writerow(row)
+        lines.writerow([safe_cell(row.get(c)) for c in columns])
         count += 1
+        if count % PAUSE_EVERY == 0:
+            yield
     return count
+

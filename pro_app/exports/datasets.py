@@ -11,7 +11,7 @@ from pro_app.exports import codebook as cb
 from pro_app.exports import compliance as cp
 from pro_app.exports import responses as rs
 from pro_app.exports import tables
-from pro_app.exports.csvfile import safe_cell
+from pro_app.exports.csvfile import PAUSE_EVERY, write_csv
 from pro_app.exports.records import Versions, response_records
 from pro_app.questionnaires.models import Assignment
 
@@ -87,25 +87,6 @@ def every_version(session, context):
     stored = Versions(session).all()
     seen = {i.version for i in stored}
     return stored + [i for i in context.instruments.values() if i.version not in seen]
-
-
-#: Writers pause every so many rows, so that a web response can send what they wrote so far.
-PAUSE_EVERY = 200
-
-
-def write_csv(out, columns, rows, excel=False):
-    """Write a header and the rows as CSV (formula-like cells neutralised); return the row count."""
-    if excel:
-        out.write("\ufeff")  # Excel and WPS read the BOM as "this is UTF-8": Chinese text shows as written
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    count = 0
-    for row in rows:
-        writer.writerow([safe_cell(row.get(c)) for c in columns])
-        count += 1
-        if count % PAUSE_EVERY == 0:
-            yield
-    return count
 
 
 def write_long_csv(out, session, filters, excel=False):
@@ -249,14 +230,14 @@ class Chunks:
 
 
 def chunks(export_steps, out, size=64 * 1024):
-    """Yield what an export writes to `out` (a Chunks) in pieces of about `size`; return its count."""
+    """Yield what an export writes to `out` (a Chunks) as UTF-8, in pieces of about `size`; return its count."""
     while True:
         try:
             next(export_steps)
         except StopIteration as stop:
             rest = out.take()
             if rest:
-                yield rest
+                yield rest.encode("utf-8")
             return stop.value
         if out.size >= size:
-            yield out.take()
+            yield out.take().encode("utf-8")

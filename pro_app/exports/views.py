@@ -13,10 +13,10 @@ from sqlalchemy import select
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
 from pro_app.clock import utcnow
-from pro_app.db import db, may_write
+from pro_app.db import db
 from pro_app.exports import datasets as ds
 from pro_app.exports.filters import Filters
-from pro_app.exports.operations import app_context, record_export
+from pro_app.exports.operations import app_context, audited_download, record_export
 from pro_app.exports.wide import write_wide
 from pro_app.participants.models import Participant
 from pro_app.protocol import current_protocol
@@ -121,38 +121,22 @@ def download():
     kind = "fhir-bundle" if bundle else "csv-wide" if fmt == WIDE else fmt
     name = f"{ds.safe_oid(protocol.name)}-{dataset.name}-{now:%Y%m%d-%H%M}.{ds.EXTENSIONS[kind]}"
 
-    def stream():
-        db.session.rollback()  # the login check's transaction; the export reads in its own
-        token = may_write.set(False)  # no SQLite write lock while reading, however long it takes
-        state = {"count": 0, "complete": False}
-        try:
-            if fmt == WIDE:
-                yield from _wide_zip(filters, excel, state)
-            else:
-                out = ds.Chunks()
-                steps = ds.export(dataset.name, fmt, out, db.session, filters, context, excel=excel, bundle=bundle)
-                counted = ds.chunks(steps, out)
-                while True:
-                    try:
-                        yield next(counted).encode("utf-8")
-                    except StopIteration as stop:
-                        state["count"] = stop.value
-                        break
-            state["complete"] = True
-        finally:
-            db.session.rollback()
-            may_write.reset(token)
-            writing = may_write.set(True)  # the audit event is a write, though the request is a GET
-            try:
-                record_export(db.session, actor=actor, dataset=dataset.name, fmt=kind, filters=filters,
-                              count=state["count"], now=now, complete=state["complete"],
-                              extra={"via": "exports page", "excel": excel})
-                db.session.commit()
-            finally:
-                may_write.reset(writing)
+    wide = {}  # the wide tables' row count, known before the zip goes out
+
+    def pieces():
+        if fmt == WIDE:
+            return (yield from _wide_zip(filters, excel, wide))
+        out = ds.Chunks()
+        return (yield from ds.chunks(ds.export(dataset.name, fmt, out, db.session, filters, context, excel=excel,
+                                               bundle=bundle), out))
+
+    def audit(count, complete):
+        record_export(db.session, actor=actor, dataset=dataset.name, fmt=kind, filters=filters.describe(),
+                      count=wide.get("count", count), now=now, complete=complete,
+                      extra={"via": "exports page", "excel": excel})
 
     media = ds.MEDIA_TYPES[kind] + ("; charset=utf-8" if kind in ("csv", "json") else "")
-    return Response(stream_with_context(stream()), content_type=media, headers={
+    return Response(stream_with_context(audited_download(pieces(), audit)), content_type=media, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})
 
@@ -165,3 +149,4 @@ def _wide_zip(filters, excel, state, size=64 * 1024):
         with open(path, "rb") as handle:
             while piece := handle.read(size):
                 yield piece
+    return state["count"]
