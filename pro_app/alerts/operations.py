@@ -202,16 +202,20 @@ def _occurrence(session, alert, finding, now, response, assignment_id):
 
 def _earlier(session, contact_id, instrument_id, before, exclude=None):
     """Return (previous, baseline) responses of a respondent to an instrument submitted by `before`."""
-    earlier = session.scalars(
-        select(Response).where(Response.contact_id == contact_id, Response.instrument_id == instrument_id,
-                               Response.id != (exclude or 0), Response.submitted_at <= before)
-        .order_by(Response.submitted_at, Response.id)
-    ).all()
-    return (earlier[-1], earlier[0]) if earlier else (None, None)
+    earlier = select(Response.id).where(Response.contact_id == contact_id, Response.instrument_id == instrument_id,
+                                        Response.id != (exclude or 0), Response.submitted_at <= before)
+    # Only the first and the last are compared with: a year of weekly answers stays in the database.
+    first = earlier.order_by(Response.submitted_at, Response.id).limit(1).scalar_subquery()
+    last = earlier.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(1).scalar_subquery()
+    found = session.scalars(select(Response).where(Response.id.in_([first, last]))
+                            .order_by(Response.submitted_at, Response.id)).all()
+    return (found[-1], found[0]) if found else (None, None)
 
 
 def _fresh(session, assignment_id, findings):
     """Keep the findings not yet recorded, at this severity, for this questionnaire."""
+    if not findings:
+        return []
     recorded = dict(session.execute(select(AlertOccurrence.rule, AlertOccurrence.severity)
                                     .where(AlertOccurrence.assignment_id == assignment_id)).all())
     return [f for f in findings if recorded.get(f.rule) != f.severity]
@@ -232,6 +236,8 @@ def assess_draft(session, assignment, draft, instrument, *, now, settings, publi
     # Scores wait for the submit: a half-answered form's scores would compare wrongly with baseline.
     findings = _evaluate(instrument, draft.answers, {}, previous, baseline, settings)
     new = _fresh(session, assignment.id, findings)
+    if not new:  # most pages: nothing new, so the participant is neither loaded nor locked
+        return [], []
     keys = raise_findings(session, assignment.participant, new, now=now, settings=settings, public_url=public_url,
                           protocol=protocol, assignment=assignment)
     return new, keys
@@ -249,8 +255,11 @@ def assess_response(session, response, instrument, *, now, settings, public_url,
     session.execute(update(Alert).where(Alert.response_id.is_(None), Alert.id.in_(
         select(AlertOccurrence.alert_id).where(AlertOccurrence.assignment_id == response.assignment_id)))
         .values(response_id=response.id).execution_options(synchronize_session="fetch"))
-    keys = raise_findings(session, response.assignment.participant, _fresh(session, response.assignment_id, findings),
-                          now=now, settings=settings, public_url=public_url, protocol=protocol, response=response)
+    new = _fresh(session, response.assignment_id, findings)
+    if not new:
+        return findings, []
+    keys = raise_findings(session, response.assignment.participant, new, now=now, settings=settings,
+                          public_url=public_url, protocol=protocol, response=response)
     return findings, keys
 
 
