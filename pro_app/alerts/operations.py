@@ -147,8 +147,12 @@ def raise_findings(session, participant, findings, *, now, settings, public_url,
             if top.severity == "red":
                 keys += _text_nurse(session, alert, now=now, settings=settings, public_url=public_url,
                                     protocol=protocol, rose=True)
+    recorded = {}
+    if assignment_id is not None:
+        recorded = {o.rule: o for o in session.scalars(select(AlertOccurrence).where(
+            AlertOccurrence.alert_id == alert.id, AlertOccurrence.assignment_id == assignment_id))}
     for finding in findings:
-        _occurrence(session, alert, finding, now, response, assignment_id)
+        _occurrence(session, alert, finding, now, response, assignment_id, recorded)
     session.flush()
     return keys
 
@@ -182,18 +186,20 @@ def _text_nurse(session, alert, *, now, settings, public_url, protocol, rose=Fal
     return keys if due <= now else []
 
 
-def _occurrence(session, alert, finding, now, response, assignment_id):
-    """Record a fired rule in its episode; the same rule again in the same questionnaire updates its row."""
-    row = None
-    if assignment_id is not None:
-        row = session.scalar(select(AlertOccurrence).where(AlertOccurrence.alert_id == alert.id,
-                                                           AlertOccurrence.assignment_id == assignment_id,
-                                                           AlertOccurrence.rule == finding.rule))
+def _occurrence(session, alert, finding, now, response, assignment_id, recorded):
+    """Record a fired rule in its episode; the same rule again in the same questionnaire updates its row.
+
+    `recorded` is {rule: occurrence} of this episode and questionnaire (empty without one).
+    """
+    row = recorded.get(finding.rule)
     if row is None:
         alert.occurrences += 1
-        session.add(AlertOccurrence(alert_id=alert.id, rule=finding.rule, label=finding.label, at=now,
-                                    severity=finding.severity, detail=finding.detail,
-                                    response_id=response.id if response else None, assignment_id=assignment_id))
+        row = AlertOccurrence(alert_id=alert.id, rule=finding.rule, label=finding.label, at=now,
+                              severity=finding.severity, detail=finding.detail,
+                              response_id=response.id if response else None, assignment_id=assignment_id)
+        session.add(row)
+        if assignment_id is not None:
+            recorded[finding.rule] = row
         return
     row.severity, row.detail, row.label = finding.severity, finding.detail, finding.label
     if response is not None:
