@@ -18,6 +18,7 @@ from pro_app.questionnaires.operations import LINK, new_link
 from pro_app.reminders.operations import CALENDAR_LINK, WEBCAL_LINK, new_calendar_token
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms import workers
+from pro_app.sms.inbound import STOP_CONFIRMATION
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
 from pro_app.sms.routing import hold, stop_route, wait_for_route
@@ -190,8 +191,7 @@ def still_true():
             Participant.id == Message.participant_id, Participant.status == ParticipantStatus.ACTIVE)),
         or_(Message.contact_id.is_(None), exists().where(
             Contact.id == Message.contact_id, Contact.consent_at.is_not(None))),
-        # The confirmation of a STOP is the one text an opted-out number still gets.
-        or_(Message.template == "reply_opt_out", ~exists().where(
+        or_(Message.template == STOP_CONFIRMATION, ~exists().where(
             PhoneNumber.phone == Message.to_phone,
             or_(PhoneNumber.opted_out_at.is_not(None), PhoneNumber.unreachable_at.is_not(None)))),
     )
@@ -248,7 +248,7 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
     participant = message.participant
     assignment = message.assignment
     decision = decide(
-        now=now, expires_at=message.expires_at, phone=None if message.template == "reply_opt_out" else phone,
+        now=now, expires_at=message.expires_at, phone=None if message.template == STOP_CONFIRMATION else phone,
         participant_active=participant.is_active if participant is not None else None,
         ignore_quiet_hours=message.ignore_quiet_hours, quiet=_quiet_of(message),
         assignment_open=assignment.is_open_at(now) if assignment is not None else None,

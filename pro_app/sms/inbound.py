@@ -18,6 +18,8 @@ from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
 REPLY_VALID = timedelta(hours=1)
 #: A number that keeps writing gets the automatic acknowledgement at most this often.
 ACK_EVERY = timedelta(hours=12)
+#: The confirmation of a STOP: the one text an opted-out number still gets.
+STOP_CONFIRMATION = "reply_opt_out"
 
 
 def provider_confirms_stop(config, provider):
@@ -55,7 +57,7 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now,
         opt_out(session, from_phone, source="keyword", now=now, actor=actor)
         inbound.handled_at = now
         if not provider_confirms_stop:
-            reply = ("reply_opt_out", {"phone": hotline(protocol.site_phone).display})
+            reply = (STOP_CONFIRMATION, {"phone": hotline(protocol.site_phone).display})
     elif action == "opt_in":
         opt_in(session, from_phone, now=now, actor=actor)
         inbound.handled_at = now
