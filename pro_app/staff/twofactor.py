@@ -6,10 +6,11 @@ import secrets
 
 import pyotp
 import segno
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from pro_app.audit.operations import record
 from pro_app.staff.models import RecoveryCode
+from pro_app.staff.sessions import revoke_all
 
 ISSUER = "PRO study"
 RECOVERY_CODES = 10
@@ -78,8 +79,8 @@ def use_recovery_code(session, user, code, *, now):
 
 def codes_left(session, user):
     """Count the account's unused recovery codes."""
-    return len(session.scalars(select(RecoveryCode.id).where(
-        RecoveryCode.staff_id == user.id, RecoveryCode.used_at.is_(None))).all())
+    return session.scalar(select(func.count()).select_from(RecoveryCode).where(
+        RecoveryCode.staff_id == user.id, RecoveryCode.used_at.is_(None)))
 
 
 def finish_enrolment(session, user, *, actor, now):
@@ -94,8 +95,6 @@ def finish_enrolment(session, user, *, actor, now):
 
 def reset_two_factor(session, user, *, actor, now, reason=None):
     """Remove the account's authenticator and recovery codes; it enrols again at its next login."""
-    from pro_app.staff.sessions import revoke_all
-
     before = {"enrolled": user.totp_enrolled_at is not None}
     user.totp_secret = None
     user.totp_enrolled_at = None
