@@ -16,7 +16,6 @@ from pro_app.clock import utcnow
 from pro_app.db import db, may_write
 from pro_app.staff import sessions
 from pro_app.staff.models import StaffUser
-from pro_app.staff.passwords import MIN_PASSWORD_LENGTH  # noqa: F401 (imported from here by older code)
 
 log = logging.getLogger(__name__)
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
