@@ -67,12 +67,18 @@ def locked_message(user):
              until=until, zone=zone)
 
 
-def _await_second_factor(user, now):
-    """Remember, for a few minutes, whose password was right; nothing is signed in yet."""
+def _fresh_session():
+    """Empty the browser's session, keeping only its language (no fixation); return that language."""
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
+    return lang
+
+
+def _await_second_factor(user, now):
+    """Remember, for a few minutes, whose password was right; nothing is signed in yet."""
+    _fresh_session()
     session[PENDING_KEY] = {"id": user.id, "until": (now + PENDING_FOR).timestamp()}
 
 
@@ -98,8 +104,7 @@ def _complete_login(user, now):
 
 def _start_session(user, now):
     """Give this browser a fresh staff session (new key, nothing of the old cookie kept but the language)."""
-    lang = session.get("lang")
-    session.clear()  # no fixation: whatever the browser held before is gone
+    lang = _fresh_session()
     if lang in LOCALES:
         user.language = lang  # chosen on the login page: the staff member's choice from now on
     session["lang"] = user.language
