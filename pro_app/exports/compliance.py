@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pro_app.audit.models import AuditEvent
 from pro_app.clock import to_local
-from pro_app.exports.records import BATCH, study_day
+from pro_app.exports.records import BATCH, filtered, study_day
 from pro_app.participants.models import Participant, ParticipantStatus
 from pro_app.questionnaires.models import Assignment, AssignmentState, Response
 
@@ -99,11 +99,8 @@ def windows(session, filters):
             .outerjoin(Response, Response.assignment_id == Assignment.id)
             .where(Assignment.state != AssignmentState.SUPERSEDED)
             .order_by(Assignment.id).execution_options(yield_per=BATCH))
-    if filters.participant:
-        stmt = stmt.where(Participant.study_id == filters.participant)
-    if filters.since:
-        stmt = stmt.where(Assignment.closes_at >= filters.since_utc)
-    for pid, instrument, occasion, respondent, opens, closes, response_id, start, tz in session.execute(stmt):
+    for pid, instrument, occasion, respondent, opens, closes, response_id, start, tz in session.execute(
+            filtered(stmt, filters, Assignment.closes_at)):
         yield Window(instrument, occasion, respondent, opens, closes, response_id is not None, off.get(pid),
                      study_day(start, to_local(opens, tz).date()))
 

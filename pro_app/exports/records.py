@@ -84,7 +84,8 @@ class Versions:
         return [self._by_id[k] for k in sorted(self._by_id)]
 
 
-def _filtered(stmt, filters, at_column):
+def filtered(stmt, filters, at_column):
+    """Narrow a statement joined to Participant to the export's participant and to rows at or after its date."""
     if filters.participant:
         stmt = stmt.where(Participant.study_id == filters.participant)
     if filters.since:
@@ -121,7 +122,7 @@ def _submitted(session, filters, by_subject):
         .order_by(*((Participant.id,) if by_subject else ()), Response.submitted_at, Response.id)
         .execution_options(yield_per=BATCH)
     )
-    for r in session.execute(_filtered(stmt, filters, Response.submitted_at)):
+    for r in session.execute(filtered(stmt, filters, Response.submitted_at)):
         yield ResponseRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].value, r[9], r[10], r[11],
                              r[12], r[13] or {}, r[14] or {}, r[15], r[16], r[16], False, r[17])
 
@@ -140,7 +141,7 @@ def _drafts(session, filters, by_subject):
         .order_by(*((Participant.id,) if by_subject else ()), ResponseDraft.updated_at, Assignment.id)
         .execution_options(yield_per=BATCH)
     )
-    for r in session.execute(_filtered(stmt, filters, ResponseDraft.updated_at)):
+    for r in session.execute(filtered(stmt, filters, ResponseDraft.updated_at)):
         if not r[13]:
             continue
         yield ResponseRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8].value, r[9], r[10], r[11],

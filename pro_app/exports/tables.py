@@ -6,7 +6,7 @@ from datetime import date
 from sqlalchemy import select
 
 from pro_app.audit.models import AuditEvent
-from pro_app.exports.records import BATCH, local_iso, study_day
+from pro_app.exports.records import BATCH, filtered, local_iso, study_day
 from pro_app.participants.models import Contact, Participant
 from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import Visit
@@ -36,14 +36,6 @@ def _iso(instant):
     return instant.isoformat() if instant else None
 
 
-def _where(stmt, filters, at_column):
-    if filters.participant:
-        stmt = stmt.where(Participant.study_id == filters.participant)
-    if filters.since and at_column is not None:
-        stmt = stmt.where(at_column >= filters.since_utc)
-    return stmt
-
-
 def visit_moves(session):
     """Return {visit id: (number of moves, the local date first planned)} from the audit log."""
     moves = {}
@@ -62,7 +54,7 @@ def visit_rows(session, filters):
     stmt = (select(Visit, Participant.study_id, Participant.timezone, Participant.start_date)
             .join(Participant, Participant.id == Visit.participant_id)
             .order_by(Participant.study_id, Visit.starts_at, Visit.id).execution_options(yield_per=BATCH))
-    for visit, sid, tz, start in session.execute(_where(stmt, filters, Visit.updated_at)):
+    for visit, sid, tz, start in session.execute(filtered(stmt, filters, Visit.updated_at)):
         local = local_iso(visit.starts_at, tz)
         local_date = local[:10]
         count, first = moves.get(visit.id, (0, None))
@@ -100,7 +92,7 @@ def message_rows(session, filters):
             .outerjoin(Contact, Contact.id == Message.contact_id)
             .order_by(Message.id).execution_options(yield_per=BATCH))
     for (mid, sid, role, template, key, lang, visit_id, assignment_id, state, reason, attempts, due, sent,
-         delivered, error, created) in session.execute(_where(stmt, filters, Message.created_at)):
+         delivered, error, created) in session.execute(filtered(stmt, filters, Message.created_at)):
         yield {
             "message_id": mid, "study_id": sid, "recipient_role": role.value if role else "staff",
             "kind": template, "step": message_step(template, key), "language": lang, "visit_id": visit_id,
@@ -124,7 +116,7 @@ def audit_rows(session, filters):
     stmt = (select(AuditEvent, Participant.study_id)
             .outerjoin(Participant, Participant.id == AuditEvent.participant_id)
             .order_by(AuditEvent.id).execution_options(yield_per=BATCH))
-    for event, sid in session.execute(_where(stmt, filters, AuditEvent.at)):
+    for event, sid in session.execute(filtered(stmt, filters, AuditEvent.at)):
         yield {
             "event_id": event.id, "at_utc": event.at.isoformat(), "actor": event.actor, "action": event.action,
             "entity": event.entity, "entity_id": event.entity_id, "study_id": sid,
@@ -153,7 +145,7 @@ def contact_rows(session, filters):
     """Yield every contact with name and number: for administrators only."""
     stmt = (select(Contact, Participant.study_id).join(Participant, Participant.id == Contact.participant_id)
             .order_by(Participant.study_id, Contact.id).execution_options(yield_per=BATCH))
-    for contact, sid in session.execute(_where(stmt, filters, Contact.created_at)):
+    for contact, sid in session.execute(filtered(stmt, filters, Contact.created_at)):
         yield {
             "contact_id": contact.id, "study_id": sid, "role": contact.role.value, "name": contact.name,
             "phone": contact.phone, "language": contact.language, "timezone": contact.timezone,
