@@ -69,7 +69,8 @@ def test_2fa_is_required_and_codes_work_once(app, client, make_staff, clock):
     assert client.post("/staff/login/code", data={"code": codes[0]}).status_code == 400
     with app.app_context():
         actions = db.session.scalars(select(AuditEvent.action)).all()
-    assert "staff.two_factor_enrolled" in actions and "staff.recovery_code_used" in actions
+        used = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.recovery_code_used"))
+    assert "staff.two_factor_enrolled" in actions and used.after == {"left": 9}
 
 
 def test_code_page_without_a_right_password_goes_to_login(client):
