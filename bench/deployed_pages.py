@@ -17,99 +17,23 @@ has it. Needs PostgreSQL (superuser postgres on 127.0.0.1:5432), Redis and nginx
 
 import http.client
 import os
-import re
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "e2e")]
 
 from common import logs_to_devnull  # noqa: E402
 from deployment import Deployment, insecure_tls, installed_venv  # noqa: E402
-from questionnaire_pages import answers_for, prepare_server_data  # noqa: E402
-
-TARGET_RATE = 300.0
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from questionnaire_pages import Browser, drive, prepare_server_data, rate_line, start_session  # noqa: E402
 
 
-class Phone:
-    """One keep-alive TLS connection to nginx and the session cookie, as a phone's browser keeps."""
-
-    def __init__(self, deployment):
-        self.deployment = deployment
-        self.conn = http.client.HTTPSConnection("127.0.0.1", deployment.https_port, timeout=30,
-                                                context=insecure_tls())
-        self.cookie = ""
-
-    def request(self, method, path, form=None):
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers.update({"Content-Type": "application/x-www-form-urlencoded", "Origin": self.deployment.base})
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        text = response.read().decode()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            if header.startswith("session="):
-                self.cookie = header.split(";", 1)[0]
-        return response.status, response.getheader("Location"), text
-
-
-def start_session(deployment, token, instrument):
-    """Open the link, start, answer every section; return the session cookie."""
-    phone = Phone(deployment)
-    status, _location, page = phone.request("GET", f"/q/{token}")
-    assert status == 200, status
-    status, location, _page = phone.request("POST", f"/q/{token}", {"csrf_token": CSRF.search(page).group(1)})
-    assert status == 303 and location.endswith("/q/answer"), (status, location)
-    for index, section in enumerate(instrument.sections):
-        status, _location, page = phone.request("GET", f"/q/answer?s={index}")
-        assert status == 200, status
-        form = {"csrf_token": CSRF.search(page).group(1), "s": str(index), **answers_for(section)}
-        status, _location, page = phone.request("POST", "/q/answer", form)
-        assert status == 303, (status, page[:300])
-    return phone.cookie
-
-
-def drive(deployment, cookie, titles, total, clients):
-    """GET /q/answer?s=k `total` times over `clients` connections; return (seconds, latencies)."""
-    latencies = [[] for _ in range(clients)]
-    errors = []
-    go = threading.Barrier(clients + 1)
-
-    def run(n):
-        phone = Phone(deployment)
-        phone.cookie = cookie
-        phone.request("GET", "/q/answer?s=0")  # the TLS handshake is not what is measured
-        mine = latencies[n]
-        go.wait()
-        for i in range(total // clients):
-            k = (n + i) % len(titles)
-            started = time.perf_counter()
-            status, _location, page = phone.request("GET", f"/q/answer?s={k}")
-            mine.append(time.perf_counter() - started)
-            if status != 200 or titles[k] not in page:
-                errors.append((k, status, page[:200]))
-                return
-        phone.conn.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    go.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if errors:
-        raise SystemExit(f"{len(errors)} wrong answers, e.g. {errors[0]}")
-    return elapsed, [x for xs in latencies for x in xs]
+def over_tls(deployment):
+    """A function that opens a new Browser on nginx, over TLS, as a phone does."""
+    return lambda: Browser(http.client.HTTPSConnection("127.0.0.1", deployment.https_port, timeout=30,
+                                                       context=insecure_tls()), origin=deployment.base)
 
 
 def stack_pids(deployment):
@@ -158,22 +82,17 @@ def main(total=6000, clients=8):
         with Deployment(work / "run", logs, installed_venv(work, logs)) as deployment:
             token, instrument = prepare_server_data(deployment.url_as(deployment.runtime), deployment.https_port)
             titles = [f"<h1>{s.title['zh-CN']}</h1>" for s in instrument.sections]
-            cookie = start_session(deployment, token, instrument)
-            drive(deployment, cookie, titles, min(total, 800), clients)  # warm every worker and connection
+            connect = over_tls(deployment)
+            cookie = start_session(connect, token, instrument)
+            drive(connect, cookie, titles, min(total, 800), clients)  # warm every worker and connection
             pids = stack_pids(deployment)
             server_before, client_before = cpu_seconds(pids), time.process_time()
-            seconds, latencies = drive(deployment, cookie, titles, total, clients)
+            seconds, latencies = drive(connect, cookie, titles, total, clients)
             server_cpu = {name: spent - server_before[name] for name, spent in cpu_seconds(pids).items()}
             client_cpu = time.process_time() - client_before
         load = os.getloadavg()[0]
-    rate = len(latencies) / seconds
-    latencies.sort()
-    median = statistics.median(latencies) * 1000
-    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
-    verdict = "met" if rate >= TARGET_RATE else "MISSED"
-    print(f"{'nginx TLS -> gunicorn 4 workers -> PostgreSQL, ' + str(clients) + ' clients':<56} {rate:8.1f} pages/s   "
-          f"median {median:6.2f} ms   p95 {p95:6.2f} ms   n={len(latencies)}   "
-          f"target >= {TARGET_RATE:.0f}/s: {verdict} ({rate / TARGET_RATE:.2f}x the target)", flush=True)
+    print(rate_line(f"nginx TLS -> gunicorn 4 workers -> PostgreSQL, {clients} clients", len(latencies), seconds,
+                    latencies), flush=True)
     # The machine may be busy with other work: what the stack itself spent per page tells what
     # two otherwise idle cores could serve.
     n = len(latencies)
