@@ -91,7 +91,6 @@ def _command(dataset):
     if dataset.name == "responses":
         command = click.option("--unfinished", is_flag=True,
                                help="Add answers saved in questionnaires never submitted (flagged).")(command)
-    if dataset.name == "responses":
         command = click.option("--wide", is_flag=True,
                                help="One CSV per instrument version, a row per response.")(command)
     if "fhir" in formats:

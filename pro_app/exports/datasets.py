@@ -158,7 +158,7 @@ def write_fhir(out, resources, context, bundle=False):
     return count
 
 
-def odm_events(session, filters):
+def odm_events(session):
     """Return {time point: {instrument id}} of the study's questionnaire windows."""
     from pro_app.exports import odm
 
@@ -175,7 +175,7 @@ def write_odm(name, out, session, filters, context):
 
     versions = Versions(session)
     instruments = every_version(session, context) if name == "codebook" else versions.all()
-    metadata = odm.Metadata(safe_oid(context.study_oid), instruments, odm_events(session, filters))
+    metadata = odm.Metadata(safe_oid(context.study_oid), instruments, odm_events(session))
     records = () if name == "codebook" else response_records(session, filters, by_subject=True)
     return (yield from odm.write_odm(out, metadata, records, versions, now=context.now))
 

@@ -10,7 +10,7 @@ changes it (type, answers, unit, range) gets I.<instrument>.<item>.<version>.
 
 import itertools
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from xml.sax.saxutils import quoteattr
 
 import odmlib.odm_1_3_2.model as ODM
@@ -200,13 +200,12 @@ def header(study_oid, now):
             'SourceSystem="pro_app">\n')
 
 
-def write_odm(out, metadata, records, versions, now=None):
+def write_odm(out, metadata, records, versions, now):
     """Write the whole ODM file to a text handle, pausing after each subject; return the ItemData count.
 
     `records` come grouped by participant; each participant's (a few hundred at most) are put in
     order of time point and time here, so each subject and each time point is written once.
     """
-    now = now or datetime.now(UTC)
     out.write(header(metadata.study_oid, now))
     out.write(metadata.study().to_xml_string())
     out.write(f'\n<ClinicalData StudyOID={quoteattr(metadata.study_oid)} MetaDataVersionOID="MDV.1">\n')
