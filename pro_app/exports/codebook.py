@@ -1,6 +1,7 @@
 """The codebook: every item and score of every instrument version, in both languages (pure)."""
 
-from pro_app.exports.responses import unit_of
+from pro_app.exports.responses import choices_of, unit_of
+from pro_app.questionnaires.instruments import wording
 
 CODEBOOK_COLUMNS = (
     "instrument_id", "instrument_version", "title_en", "section_id", "order", "variable", "kind", "type",
@@ -11,11 +12,7 @@ CODEBOOK_COLUMNS = (
 
 def _texts(text):
     """Return (zh self, en self, zh proxy, en proxy) of a wording that may differ for a caregiver."""
-    if not text:
-        return "", "", "", ""
-    if "self" in text:
-        return (text["self"]["zh-CN"], text["self"]["en"], text["proxy"]["zh-CN"], text["proxy"]["en"])
-    return text["zh-CN"], text["en"], text["zh-CN"], text["en"]
+    return tuple(wording(text, respondent, lang) for respondent in ("self", "proxy") for lang in ("zh-CN", "en"))
 
 
 def condition_text(condition):
@@ -61,12 +58,10 @@ def codebook_rows(instrument):
         for item in section.items:
             order += 1
             zh_self, en_self, zh_proxy, en_proxy = _texts(item.text)
-            if item.type == "yesno":
-                codes, en, zh = "1; 0", "Yes; No", "是; 否"
-            else:
-                codes = "; ".join(str(v) for v, _label in item.choices)
-                en = "; ".join(label["en"] for _v, label in item.choices)
-                zh = "; ".join(label["zh-CN"] for _v, label in item.choices)
+            choices = choices_of(item)
+            codes = "; ".join(str(v) for v, _label in choices)
+            en = "; ".join(label["en"] for _v, label in choices)
+            zh = "; ".join(label["zh-CN"] for _v, label in choices)
             yield base | {
                 "section_id": section.id, "order": order, "variable": item.id, "kind": "item", "type": item.type,
                 "text_zh_self": zh_self, "text_en_self": en_self, "text_zh_proxy": zh_proxy,

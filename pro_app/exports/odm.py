@@ -15,7 +15,7 @@ from xml.sax.saxutils import quoteattr
 
 import odmlib.odm_1_3_2.model as ODM
 
-from pro_app.exports.responses import coded, unit_of
+from pro_app.exports.responses import choices_of, coded, unit_of
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 LANGS = (("en", "en"), ("zh-CN", "zh-CN"))
@@ -175,9 +175,7 @@ class Metadata:
     @staticmethod
     def _code_list(oid, item):
         code_list = ODM.CodeList(OID=_oid("CL", oid), Name=item.id, DataType="integer")
-        choices = item.choices if item.type != "yesno" else ((1, {"en": "Yes", "zh-CN": "是"}),
-                                                              (0, {"en": "No", "zh-CN": "否"}))
-        for value, label in choices:
+        for value, label in choices_of(item):
             code_list.CodeListItem.append(ODM.CodeListItem(CodedValue=str(value),
                                                            Decode=_tt(ODM.Decode, label)))
         return code_list

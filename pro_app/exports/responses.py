@@ -23,7 +23,9 @@ SCORE_COLUMNS = (
     "study_id", "instrument_id", "instrument_version", "occasion", "study_day", "respondent", "respondent_role",
     "respondent_contact", "response_id", "score_id", "score_label_en", "method", "value", "submitted_at_utc",
 )
-YES_NO = {True: (1, "Yes"), False: (0, "No")}
+#: How a yes/no answer is coded in every export, as a choice list: 1 yes, 0 no.
+YES_NO_CHOICES = ((1, {"en": "Yes", "zh-CN": "是"}), (0, {"en": "No", "zh-CN": "否"}))
+YES_NO = {bool(code): (code, label["en"]) for code, label in YES_NO_CHOICES}
 
 
 def unit_of(item):
@@ -33,6 +35,11 @@ def unit_of(item):
     if isinstance(item.unit, dict):
         return item.unit.get("en", "")
     return item.unit or ""
+
+
+def choices_of(item):
+    """Return an item's coded answers as (value, label wording) pairs: its choices, or 1/0 for yes/no."""
+    return YES_NO_CHOICES if item.type == "yesno" else item.choices
 
 
 def coded(item, value):
