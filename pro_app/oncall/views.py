@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import click
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -68,7 +69,7 @@ def add():
     try:
         start = parse_instant(request.form.get("start") or "", zone)
         end = parse_instant(request.form.get("end") or "", zone)
-    except Exception:  # click.BadParameter: the message is in English, say it plainly here
+    except click.BadParameter:  # its message is in English: say it plainly here
         errors.append(_("Give the start and end as a date and a time."))
     if not errors:
         try:
