@@ -20,8 +20,8 @@ from pro_app.i18n import select_language
 from pro_app.inputs import page_arg
 from pro_app.oncall.operations import on_call_now
 from pro_app.questionnaires import current_instruments
-from pro_app.questionnaires.instruments import from_stored
-from pro_app.questionnaires.models import Assignment, Response
+from pro_app.questionnaires.models import Assignment, InstrumentVersion, Response
+from pro_app.questionnaires.operations import version_instrument
 from pro_app.sms.models import InboundMessage, Message, MessageState
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
@@ -143,8 +143,9 @@ def _answers_behind(occurrences):
     marked = fired_items(o.detail for o in occurrences)
     ids = sorted({o.response_id for o in occurrences if o.response_id})
     out = []
-    for response in db.session.scalars(select(Response).where(Response.id.in_(ids)).order_by(Response.id)):
-        out.append((response, from_stored(response.version.definition, response.version.version_hash), marked))
+    for response in db.session.scalars(select(Response).where(Response.id.in_(ids)).order_by(Response.id).options(
+            joinedload(Response.version).defer(InstrumentVersion.definition))):
+        out.append((response, version_instrument(response.version), marked))
     return out
 
 

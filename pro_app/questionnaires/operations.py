@@ -241,14 +241,19 @@ BUILT_VERSIONS = 64
 
 def draft_instrument(draft):
     """Return the instrument version a draft is being answered on."""
+    return version_instrument(draft.version)
+
+
+def version_instrument(version):
+    """Return a stored instrument version, built once per app (its definition is read only then)."""
     # A version's definition never changes under its hash, and rebuilding it (and loading its
     # JSON) on every page was most of a page's cost: keep the built ones, per app, least
     # recently used dropped first. Per app, because tests make many databases in one process.
     built = current_app.extensions.setdefault("pro_built_versions", OrderedDict())
-    version_hash = draft.version.version_hash
+    version_hash = version.version_hash
     instrument = built.get(version_hash)
     if instrument is None:
-        instrument = built[version_hash] = from_stored(draft.version.definition, version_hash)
+        instrument = built[version_hash] = from_stored(version.definition, version_hash)
         while len(built) > BUILT_VERSIONS:
             built.popitem(last=False)
     else:

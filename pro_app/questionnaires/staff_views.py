@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
 
 from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
@@ -13,8 +14,7 @@ from pro_app.participants.views import get_participant_or_404
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
-from pro_app.questionnaires.instruments import from_stored
-from pro_app.questionnaires.models import Assignment, AssignmentState, Response
+from pro_app.questionnaires.models import Assignment, AssignmentState, InstrumentVersion, Response
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
@@ -79,10 +79,11 @@ def resend(assignment_id):
 @bp.get("/responses/<dbid:response_id>")
 @staff_required()
 def response(response_id):
-    r = db.session.get(Response, response_id)
+    r = db.session.get(Response, response_id, options=[
+        joinedload(Response.version).defer(InstrumentVersion.definition)])
     if r is None:
         abort(404)
-    instrument = from_stored(r.version.definition, r.version.version_hash)
+    instrument = ops.version_instrument(r.version)
     return render_template("questionnaires/response.html", r=r, instrument=instrument,
                            p=r.assignment.participant)
 
