@@ -26,12 +26,12 @@ import hmac
 import json
 import re
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, urlsplit
-from urllib.request import ProxyHandler, Request, build_opener
+from urllib.request import Request
+
+from loopback import OPENER, Handler, LoopbackFake
 
 ACCESS_KEY_ID = "LTAI5tFakeAccessKey01"
 ACCESS_KEY_SECRET = "fake-secret-0123456789abcdef0123"
@@ -47,7 +47,6 @@ FAILURES = {
 _AUTH = re.compile(r"ACS3-HMAC-SHA256 Credential=(?P<ak>[^,]+),"
                    r"SignedHeaders=(?P<headers>[^,]+),Signature=(?P<sig>[0-9a-f]+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_OPENER = build_opener(ProxyHandler({}))
 
 
 def acs3_signature(secret, method, path, query, headers, signed_headers, payload_hash):
@@ -60,25 +59,22 @@ def acs3_signature(secret, method, path, query, headers, signed_headers, payload
     return hmac.new(secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-class FakeAliyun:
+class FakeAliyun(LoopbackFake):
     """Alibaba Cloud's SendSms on 127.0.0.1 that checks signatures and templates, records texts, refuses on demand."""
+
+    thread_name = "fake-aliyun"
+    failures = FAILURES
 
     def __init__(self, templates=None, access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET,
                  sign_name=SIGN_NAME):
+        super().__init__()
         self.access_key_id, self.access_key_secret, self.sign_name = access_key_id, access_key_secret, sign_name
         self.registered = {}
         if templates is not None:
             self.register(templates)
-        self.timeout_sleep = 3.0
         self.endpoint = None
-        self.requests_seen = 0
         self.refused = []
         self.app_client = None
-        self._changed = threading.Condition()
-        self._messages = []
-        self._next_failures = []
-        self._failures_for = {}
-        self._server = None
 
     def register(self, templates):
         """Register every template of a TemplateSet: code -> (wording, variables, link variables)."""
@@ -92,65 +88,14 @@ class FakeAliyun:
 
     def start(self):
         """Serve on a free loopback port in a daemon thread and return self."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-aliyun", daemon=True).start()
+        self.endpoint = self.serve(_Handler)
         return self
-
-    def stop(self):
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def messages(self):
-        """Return a snapshot of the accepted texts, oldest first."""
-        with self._changed:
-            return list(self._messages)
-
-    def messages_to(self, number):
-        """Return the accepted texts to a number as Alibaba gets it (13800138001, 447911123456)."""
-        return [m for m in self.messages if m["to"] == number]
-
-    def wait_for(self, predicate, timeout=2.0):
-        """Return the first text matching predicate, waiting up to timeout seconds for it."""
-        def match():
-            return next((m for m in self._messages if predicate(m)), None)
-
-        with self._changed:
-            found = self._changed.wait_for(match, timeout)
-        if found is None:
-            raise AssertionError(f"no matching text within {timeout}s; got {self.messages!r}")
-        return found
 
     def clear(self):
         """Forget texts, refusals, the request count and injected failures."""
         with self._changed:
-            self._messages.clear()
-            self._next_failures.clear()
-            self._failures_for.clear()
+            super().clear()
             self.refused.clear()
-            self.requests_seen = 0
-
-    def fail_next(self, kind, times=1):
-        """Make the next `times` sends fail with kind (see FAILURES)."""
-        assert kind in FAILURES, kind
-        with self._changed:
-            self._next_failures.extend([kind] * times)
-
-    def fail_for(self, number, kind):
-        """Make every send to a number (as Alibaba gets it) fail with kind until clear()."""
-        assert kind in FAILURES, kind
-        with self._changed:
-            self._failures_for[number] = kind
 
     def push_report(self, url, biz_id, success=True, err_code=None, err_msg=None):
         """POST one SmsReport for a recorded text, as Alibaba's batch push does; return (status, body)."""
@@ -180,7 +125,7 @@ class FakeAliyun:
             return response.status_code, response.get_data(as_text=True)
         request = Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
         try:
-            with _OPENER.open(request, timeout=5) as response:
+            with OPENER.open(request, timeout=5) as response:
                 return response.status, response.read().decode()
         except Exception as exc:  # HTTPError carries the status
             if hasattr(exc, "code"):
@@ -191,9 +136,7 @@ class FakeAliyun:
         text = self._check(query)
         if isinstance(text, tuple):
             return text
-        with self._changed:
-            failure = (self._next_failures.pop(0) if self._next_failures
-                       else self._failures_for.get(query.get("PhoneNumbers", "")))
+        failure = self._injected_failure(query.get("PhoneNumbers", ""))
         if failure and failure != "timeout":
             status, code, message = FAILURES[failure]
             self.refused.append({"to": query.get("PhoneNumbers"), "code": code, "out_id": query.get("OutId")})
@@ -203,11 +146,9 @@ class FakeAliyun:
         record = {"to": query["PhoneNumbers"], "sign_name": query["SignName"],
                   "template_code": query["TemplateCode"], "params": params, "out_id": query.get("OutId"),
                   "biz_id": biz_id, "text": text, "send_time": time.strftime("%Y-%m-%d %H:%M:%S")}
-        with self._changed:
-            self._messages.append(record)
-            self._changed.notify_all()
+        self._record(record)
         if failure == "timeout":
-            time.sleep(self.timeout_sleep)
+            self._stopping.wait(self.timeout_sleep)
         return 200, {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": str(uuid.uuid4())}
 
     def _check(self, query):
@@ -247,26 +188,12 @@ class FakeAliyun:
         return hmac.compare_digest(expected, match["sig"])
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 512
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
+class _Handler(Handler):
     def do_POST(self):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        with fake._changed:
-            fake.requests_seen += 1
+        fake._count_request()
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -290,9 +217,6 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"Code": "NotFound"})
         self.server.fake.clear()
         self._reply(200, {})
-
-    def log_message(self, format, *args):
-        """Stay silent: tests and benchmarks read their own output."""
 
     def _reply(self, status, payload):
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -320,11 +244,11 @@ class RemoteFakeAliyun:
 
     @property
     def messages(self):
-        with _OPENER.open(f"{self.endpoint}/_fake/messages", timeout=30) as response:
+        with OPENER.open(f"{self.endpoint}/_fake/messages", timeout=30) as response:
             return json.loads(response.read())
 
     def clear(self):
-        _OPENER.open(Request(f"{self.endpoint}/_fake/messages", method="DELETE"), timeout=30).close()
+        OPENER.open(Request(f"{self.endpoint}/_fake/messages", method="DELETE"), timeout=30).close()
 
 
 if __name__ == "__main__":

@@ -39,17 +39,15 @@ import hmac
 import json
 import math
 import re
-import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlencode
-from urllib.request import ProxyHandler, Request, build_opener
+from urllib.request import Request
 
+from loopback import OPENER, Handler, LoopbackFake
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -76,8 +74,6 @@ _GSM_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENDED = set("^{}\\[~]|€\f")
-# No proxy: callbacks and inbound webhooks go to servers on this machine.
-_OPENER = build_opener(ProxyHandler({}))
 
 
 def twilio_signature(auth_token, url, params):
@@ -114,89 +110,29 @@ def _error(status, code, message):
                     "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackFake):
     """A Twilio Messages API on 127.0.0.1 that records sends and can fail on demand."""
 
+    thread_name = "fake-twilio"
+    failures = FAILURES
+
     def __init__(self, account_sid=DEFAULT_ACCOUNT_SID, auth_token=DEFAULT_AUTH_TOKEN):
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.timeout_sleep = 3.0
         self.base_url = None
-        self.requests_seen = 0
-        self._changed = threading.Condition()
-        self._messages = []
         self._by_sid = {}
-        self._next_failures = []
-        self._failures_for = {}
-        self._stopping = threading.Event()
-        self._server = None
 
     def start(self):
         """Serve on a free loopback port in a daemon thread and return self."""
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        # A short poll interval keeps stop() quick.
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-twilio", daemon=True).start()
+        self.base_url = self.serve(_Handler)
         return self
-
-    def stop(self):
-        """Stop serving and wake any request sleeping in an injected timeout."""
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        """Start serving for the duration of a with block."""
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        """Stop serving."""
-        self.stop()
-
-    @property
-    def messages(self):
-        """Return a snapshot of the accepted messages, oldest first."""
-        with self._changed:
-            return list(self._messages)
-
-    def messages_to(self, number):
-        """Return the accepted messages addressed to number."""
-        return [message for message in self.messages if message["to"] == number]
-
-    def wait_for(self, predicate, timeout=2.0):
-        """Return the first message matching predicate, waiting up to timeout seconds for it."""
-        def match():
-            return next((m for m in self._messages if predicate(m)), None)
-
-        with self._changed:
-            found = self._changed.wait_for(match, timeout)
-        if found is None:
-            raise AssertionError(f"no matching message within {timeout}s; got {self.messages!r}")
-        return found
 
     def clear(self):
         """Forget messages, the request count and all injected failures."""
         with self._changed:
-            self._messages.clear()
+            super().clear()
             self._by_sid.clear()
-            self._next_failures.clear()
-            self._failures_for.clear()
-            self.requests_seen = 0
-
-    def fail_next(self, kind, times=1):
-        """Make the next `times` message sends fail with kind (see FAILURES)."""
-        kind = _checked_kind(kind)
-        with self._changed:
-            self._next_failures.extend([kind] * times)
-
-    def fail_for(self, to_number, kind):
-        """Make every send to to_number fail with kind until clear()."""
-        kind = _checked_kind(kind)
-        with self._changed:
-            self._failures_for[to_number] = kind
 
     def deliver(self, sid, status="delivered", error_code=None, signature=None):
         """POST a signed status callback for message sid and return the HTTP status received."""
@@ -233,29 +169,17 @@ class FakeTwilio:
                    "User-Agent": "TwilioProxy/1.1"}
         request = Request(url, data=urlencode(params).encode(), headers=headers, method="POST")
         try:
-            with _OPENER.open(request, timeout=5) as response:
+            with OPENER.open(request, timeout=5) as response:
                 return response.status
         except HTTPError as error:
             # A 4xx/5xx answer is a result for the test to check, not a failure to deliver.
             error.close()
             return error.code
 
-    def _count_request(self):
-        """Count one API request, whatever its outcome."""
-        with self._changed:
-            self.requests_seen += 1
-
     def _authorized(self, header):
         """Tell whether an Authorization header carries this account's SID and token."""
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return hmac.compare_digest((header or "").encode(), f"Basic {expected}".encode())
-
-    def _injected_failure(self, to):
-        """Consume and return the failure kind for this send, if any."""
-        with self._changed:
-            if self._next_failures:
-                return self._next_failures.pop(0)
-            return self._failures_for.get(to)
 
     def _create(self, form):
         """Handle a Messages create: return (HTTP status, JSON body)."""
@@ -286,10 +210,8 @@ class FakeTwilio:
                    "status_callback": form.get("StatusCallback"), "status": "queued",
                    "error_code": None, "received_at": time.time()}
         with self._changed:
-            self._messages.append(message)
             self._by_sid[message["sid"]] = message
-            self._changed.notify_all()
-        return message
+            return super()._record(message)
 
     def _resource(self, message):
         """Render a stored message as the Message resource JSON Twilio returns."""
@@ -305,14 +227,6 @@ class FakeTwilio:
             "error_message": None, "price": None, "price_unit": "USD", "uri": uri,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
         }
-
-
-def _checked_kind(kind):
-    """Normalise a failure kind (429 or "429") and reject unknown ones early."""
-    kind = str(kind)
-    if kind not in FAILURES:
-        raise ValueError(f"unknown failure kind {kind!r}; choose from {sorted(FAILURES)}")
-    return kind
 
 
 def _missing_field(form):
@@ -336,25 +250,7 @@ def _new_sid(prefix):
     return prefix + uuid.uuid4().hex
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # stop() must not wait for a handler sleeping in an injected timeout.
-    block_on_close = False
-    # Benchmarks open hundreds of connections a second from several processes.
-    request_queue_size = 512
-
-    def handle_error(self, request, client_address):
-        """Ignore clients that hang up (e.g. after their timeout); report anything else."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # Keep-alive lets the SDK's requests session reuse connections.
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; Nagle plus delayed ACK would stall each reply.
-    disable_nagle_algorithm = True
-
+class _Handler(Handler):
     def do_POST(self):
         """Create a message."""
         form = self._read_form()
@@ -364,9 +260,6 @@ class _Handler(BaseHTTPRequestHandler):
         """Fetch a message."""
         self._read_form()
         self._dispatch(_FETCH_PATH, lambda match: self.server.fake._fetch(match["sid"]))
-
-    def log_message(self, format, *args):
-        """Stay silent: tests and benchmarks read their own output."""
 
     def _read_form(self):
         """Read the whole body (so keep-alive stays in sync) and parse it as a form."""
