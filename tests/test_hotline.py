@@ -29,3 +29,11 @@ def test_an_unknown_link_page_shows_the_hotline_as_a_tel_link(client):
     page = client.get("/q/" + "x" * 32)
     assert page.status_code == 404
     assert '<a class="tel" href="tel:+862223909999">022-2390 9999</a>' in page.get_data(as_text=True)
+
+
+def test_the_protocols_hotline_is_worked_out_once_per_app(app):
+    from pro_app.protocol import current_hotline, current_protocol
+
+    with app.app_context():
+        assert current_hotline() is current_hotline() is current_protocol().hotline
+        assert current_hotline() == hotline(current_protocol().site_phone)

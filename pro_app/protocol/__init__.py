@@ -9,7 +9,7 @@ from pro_app.protocol.model import Protocol, ProtocolError, load_protocol  # noq
 def init_app(app):
     """Load the protocol once, failing fast with a clear message when it is invalid."""
     app.extensions["pro_protocol"] = load_protocol(app.config.get("PROTOCOL_FILE"))
-    line = hotline(app.extensions["pro_protocol"].site_phone)
+    line = app.extensions["pro_protocol"].hotline
 
     # Every page (patient pages, error pages) can show the hotline: {{ hotline.tel }}, {{ hotline.display }}.
     @app.context_processor
@@ -19,7 +19,7 @@ def init_app(app):
 
 def current_hotline() -> Hotline:
     """Return the study hotline, as a tel: target and as families write it."""
-    return hotline(current_protocol().site_phone)
+    return current_protocol().hotline
 
 
 def current_protocol() -> Protocol:

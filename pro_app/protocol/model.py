@@ -2,12 +2,15 @@
 
 from dataclasses import dataclass
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 
 import phonenumbers
 
 from pro_app.clock import is_zone
 from pro_app.datafiles import DataFileError, LocatedYaml, schema_errors
+from pro_app.protocol.hotline import Hotline
+from pro_app.protocol.hotline import hotline as written_hotline
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "default.yaml"
 
@@ -291,6 +294,11 @@ class Protocol:
     def place(self, visit_type, language):
         """Return where a type of visit takes place, in one language."""
         return ((self.places or {}).get(visit_type) or self.site_name)[language]
+
+    @cached_property
+    def hotline(self) -> Hotline:
+        """Return the site phone as families see it, worked out once: a tel: target and the local way."""
+        return written_hotline(self.site_phone)
 
 
 def week_to_day(week):
