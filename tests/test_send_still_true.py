@@ -140,7 +140,9 @@ def test_a_claimed_text_that_no_longer_holds_is_not_sent(study, scratch_db, tmp_
             assert (row.state, row.state_reason) == (MessageState.CANCELLED, reason), summary
             assert f"cancelled {reason}" in summary
         else:
-            assert row.state in (MessageState.CANCELLED, MessageState.SUPPRESSED), summary
+            suppressed = {"withdrawn": "participant not active", "opted-out": "opted out"}[change]
+            assert (row.state, row.state_reason) in {
+                (MessageState.CANCELLED, reason), (MessageState.SUPPRESSED, suppressed)}, summary
 
 
 @pytest.fixture
