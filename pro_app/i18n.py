@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from babel import Locale
 from babel.dates import format_datetime, format_skeleton
 from flask import Blueprint, g, redirect, request, session
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -121,12 +122,12 @@ def label(value):
 
 def local_dt(instant, tz, pattern="yyyy-MM-dd EEE HH:mm"):
     """Format a UTC instant on a zone's wall clock, in the page language."""
-    return format_datetime(to_local(instant, tz), pattern, locale=select_locale())
+    return format_datetime(to_local(instant, tz), pattern, locale=get_locale())
 
 
 def month_name(local):
     """Format a month heading such as 'March 2026' or '2026年3月'."""
-    return format_skeleton("yMMMM", local.date(), locale=select_locale())
+    return format_skeleton("yMMMM", local.date(), locale=get_locale())
 
 
 def duration(delta):

@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from babel import Locale
 from babel.dates import format_datetime, format_skeleton, get_timezone_name
+from flask_babel import get_locale
 from markupsafe import Markup, escape
 
 from pro_app.clock import to_local, utcnow
@@ -47,21 +47,19 @@ def when(instant, own_tz=None, *, seconds=False, named=True, weekday=False):
     """Render an instant for a staff page as a <time> element: study zone named, the participant's beside it."""
     if not isinstance(instant, datetime):
         return "—"
-    from pro_app.i18n import select_locale
     from pro_app.protocol import current_protocol
 
     study_tz = current_protocol().timezone
-    text = when_text(instant, study_tz, Locale.parse(select_locale()), own_tz, seconds=seconds, named=named,
+    text = when_text(instant, study_tz, get_locale(), own_tz, seconds=seconds, named=named,
                      weekday=weekday)
     return Markup('<time datetime="{}">{}</time>').format(escape(to_local(instant, "UTC").isoformat()), text)
 
 
 def study_zone_name(instant=None):
     """Name the study zone for a column heading ('China Standard Time', '北京时间')."""
-    from pro_app.i18n import select_locale
     from pro_app.protocol import current_protocol
 
-    return zone_name(instant or utcnow(), current_protocol().timezone, Locale.parse(select_locale()))
+    return zone_name(instant or utcnow(), current_protocol().timezone, get_locale())
 
 
 def init_app(app):
