@@ -1,7 +1,6 @@
 """GET /staff/overview: the study at a glance, with server-rendered bar charts."""
 
 from datetime import time, timedelta
-from types import SimpleNamespace
 
 from flask import Blueprint, render_template
 from flask_babel import lazy_gettext as _l
@@ -11,6 +10,7 @@ from pro_app.alerts.models import Alert
 from pro_app.clock import local_to_utc, to_local, utcnow
 from pro_app.db import db
 from pro_app.exports.compliance import ALL, compliance_rows
+from pro_app.exports.filters import Filters
 from pro_app.overview.figures import AGE_BANDS, AlertTimes, bar_widths, open_by_age, response_times
 from pro_app.participants.models import Participant
 from pro_app.protocol import current_protocol
@@ -46,12 +46,13 @@ def index():
     alerts = [AlertTimes(*row) for row in db.session.execute(
         select(Alert.severity, Alert.opened_at, Alert.acknowledged_at, Alert.resolved_at)
         .where((Alert.opened_at >= since) | Alert.resolved_at.is_(None)))]
-    completion = compliance_rows(db.session, SimpleNamespace(participant=None, since=None), now)
+    completion = compliance_rows(db.session, Filters(), now)
+    ages = open_by_age(alerts, now)
     totals = [r for r in completion if r["occasion"] == ALL]
     return render_template(
         "overview/index.html", now=now, enrolment=enrolment, enrolment_bars=bar_widths([n for _s, n in enrolment]),
         visits=visits, week=(week_start, week_end - timedelta(seconds=1)), timings=response_times(alerts, now),
-        ages=open_by_age(alerts, now), age_bands=[key for _bound, key in AGE_BANDS], window_days=WINDOW_DAYS,
+        ages=ages, age_bands=[key for _bound, key in AGE_BANDS], window_days=WINDOW_DAYS,
         totals=totals, points=[r for r in completion if r["occasion"] != ALL], instruments=current_instruments(),
-        age_bars=bar_widths([n for counts in open_by_age(alerts, now).values() for n in counts.values()]),
+        age_bars=bar_widths([n for counts in ages.values() for n in counts.values()]),
         age_labels=AGE_LABELS, visit_kinds=VISIT_KINDS, timedelta_minutes=lambda m: timedelta(minutes=m))
