@@ -470,6 +470,26 @@ def test_an_undelivered_last_text_warns_and_sends_the_next_level_too(app, clock,
     assert "phone-warnings" not in text_of(staff_browser(app).get("/staff/alerts/"))
 
 
+def test_phone_problems_judge_each_number_by_its_own_last_finished_text(app, clock):
+    from pro_app.alerts.phones import phone_problems
+    from pro_app.reminders.operations import enqueue, message_row
+
+    failed, recovered, waiting, quiet, opted = (f"+86139000001{n}" for n in range(5))
+    texts = [(failed, MessageState.DELIVERED), (failed, MessageState.FAILED),
+             (recovered, MessageState.UNDELIVERED), (recovered, MessageState.DELIVERED),
+             (waiting, MessageState.UNDELIVERED), (waiting, MessageState.PENDING), (waiting, MessageState.CANCELLED),
+             (opted, MessageState.DELIVERED)]
+    with app.app_context():
+        enqueue(db.session, [message_row(key=f"t{n}", participant_id=None, contact_id=None, phone=to,
+                                         template="staff_alert", language="en", body="x", due_at=ENROLLED,
+                                         now=ENROLLED) for n, (to, _state) in enumerate(texts)])
+        for n, (_to, state) in enumerate(texts):
+            db.session.execute(update(Message).where(Message.dedupe_key == f"t{n}").values(state=state))
+        opt_out(db.session, opted, source="keyword", now=ENROLLED)
+        assert phone_problems(db.session, [failed, recovered, waiting, quiet, opted, None]) == {
+            failed: "undelivered", waiting: "undelivered", opted: "opted out"}
+
+
 def test_a_nurse_text_that_comes_back_undelivered_sends_the_alert_on_at_the_next_tick(
         app, clock, staff, make_participant, fake_twilio, tick):
     enrol(make_participant)

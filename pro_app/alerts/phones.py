@@ -1,6 +1,6 @@
 """Staff phones watched: an on-call number texts may not reach sends alerts to the next level."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.staff.models import StaffUser
@@ -22,16 +22,15 @@ def phone_problems(session, phones):
             problems[row.phone] = "opted out"
         elif row.unreachable_at is not None:
             problems[row.phone] = "unreachable"
-    for phone in phones:
-        if phone in problems:
-            continue
-        last = session.scalar(select(Message.state).where(Message.to_phone == phone,
-                                                          Message.state.not_in((MessageState.PENDING,
-                                                                                MessageState.SENDING,
-                                                                                MessageState.CANCELLED)))
-                              .order_by(Message.id.desc()).limit(1))
-        if last in FAILED_LAST:
-            problems[phone] = "undelivered"
+    rest = [p for p in phones if p not in problems]
+    if rest:
+        # The last text that went out (or failed to) to each number, in one query.
+        last = (select(func.max(Message.id).label("id")).where(
+            Message.to_phone.in_(rest),
+            Message.state.not_in((MessageState.PENDING, MessageState.SENDING, MessageState.CANCELLED)))
+            .group_by(Message.to_phone).subquery())
+        latest = select(Message.to_phone, Message.state).join(last, Message.id == last.c.id)
+        problems.update((phone, "undelivered") for phone, state in session.execute(latest) if state in FAILED_LAST)
     return problems
 
 
