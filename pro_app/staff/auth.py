@@ -27,20 +27,6 @@ def hash_password(password):
     return hasher.hash(password)
 
 
-def authenticate(session, email, password):
-    """Return the active staff user with these credentials, or None."""
-    user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
-    try:
-        hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.active:
-        return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    return user
-
-
 def lock_minutes(locks_before, base=15, cap=24 * 60):
     """Return how long an account's next lock lasts: doubling with each lock, a day at most."""
     return min(base * 2 ** min(locks_before, 20), cap)
@@ -55,12 +41,15 @@ def sign_in(session, email, password, *, now, lock_after=10):
     user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
     if user is not None and user.locked_until is not None and user.locked_until > now:
         return user, "locked"
-    if authenticate(session, email, password) is not None:
-        # Failures are cleared only once the second factor is passed too (clear_failures).
-        return user, "ok"
+    right = verify_password(user, password)
     if user is None or not user.active:
         return None, "wrong"
-    return user, note_failure(session, user, now=now, lock_after=lock_after)
+    if not right:
+        return user, note_failure(session, user, now=now, lock_after=lock_after)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    # Failures are cleared only once the second factor is passed too (clear_failures).
+    return user, "ok"
 
 
 def clear_failures(user):
@@ -87,9 +76,9 @@ def note_failure(session, user, *, now, lock_after=10):
 
 
 def verify_password(user, password):
-    """Tell whether a password is this staff member's."""
+    """Tell whether a password is this staff member's; without an account, take as long and say no."""
     try:
-        return hasher.verify(user.password_hash, password)
+        return hasher.verify(_DUMMY_HASH if user is None else user.password_hash, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
