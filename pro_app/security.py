@@ -117,15 +117,13 @@ def _database_unavailable(exc):
         log.debug("discarding the session failed", exc_info=True)
     # The page must not ask the database anything: who is logged in, or which respondent this is.
     g._login_user = AnonymousUserMixin()
-    patient = is_patient_page()
     # The staff member's language was put in the session at login; respondents without a
     # chosen language get the study default.
-    fallback = "zh-CN" if patient else session.get("staff_lang")
+    fallback = "zh-CN" if is_patient_page() else session.get("staff_lang")
     if fallback in LOCALES:
         g.respondent_language = fallback
-    title, hint = _messages()[503]
-    body = render_template("error.html", code=503, title=title, hint=hint, patient_page=patient)
-    return body, 503, {"Retry-After": "30", "Cache-Control": "no-store"}
+    body, code = render_error(503)
+    return body, code, {"Retry-After": "30", "Cache-Control": "no-store"}
 
 
 def init_app(app):
