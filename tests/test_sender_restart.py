@@ -6,13 +6,12 @@ process (SQLite) is gone, so a new scheduler takes its claims back on its first 
 the two-minute lease. The claim lease is left at its default here to show that.
 """
 
-import os
 import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from test_tick_processes import Child, GatedTwilio, Outbox, child_env, enqueue_due, summary_counts, wait_until
+from test_tick_processes import GatedRun, enqueue_due, summary_counts, wait_until
 
 from pro_app.sms.models import MessageState
 
@@ -39,7 +38,7 @@ def _resumes_within(second, outbox, phones, seconds):
                lambda: f"outbox {outbox.states()}\n{second.output()}")
 
 
-def _none_twice(gateway, expected, outbox):
+def _none_twice(gateway, outbox):
     to_counts = Counter(m["to"] for m in gateway.messages)
     assert not [to for to, n in to_counts.items() if n > 1], "sent twice"
     assert gateway.requests_seen == TEXTS  # not even a second try
@@ -50,12 +49,10 @@ def _none_twice(gateway, expected, outbox):
 
 def test_sigterm_hands_claims_back_before_exit_and_a_new_scheduler_sends_them(scratch_db, tmp_path):
     expected = enqueue_due(scratch_db, TEXTS, datetime.now(UTC) - timedelta(hours=1))
-    gateway = GatedTwilio(hold=[HOLD_AT]).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=BATCH, SCHEDULER_INTERVAL_SECONDS=0.5)
-    first = second = None
-    try:
-        first = Child(["scheduler"], env, tmp_path, "scheduler1")
+    with GatedRun(scratch_db, tmp_path, hold=[HOLD_AT]) as run:
+        gateway, outbox = run.gateway, run.outbox
+        env = run.env(SMS_BATCH=BATCH, SCHEDULER_INTERVAL_SECONDS=0.5)
+        first = run.start(["scheduler"], env, "scheduler1")
         gateway.wait_held(HOLD_AT, 30, first.output)
         claimed = {r.to_phone for r in _untried_claims(outbox)}
         assert len(claimed) == BATCH - HOLD_AT
@@ -69,75 +66,50 @@ def test_sigterm_hands_claims_back_before_exit_and_a_new_scheduler_sends_them(sc
         assert states == {MessageState.SENT: HOLD_AT, MessageState.PENDING: TEXTS - HOLD_AT}, first.output()
         assert {r.attempts for r in outbox.rows() if r.state == MessageState.PENDING} == {0}
 
-        second = Child(["scheduler"], env, tmp_path, "scheduler2")
+        second = run.start(["scheduler"], env, "scheduler2")
         _resumes_within(second, outbox, claimed, RESUME_SECONDS)
         second.proc.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0, second.output()
-        assert set(_none_twice(gateway, expected, outbox)) == expected
+        assert set(_none_twice(gateway, outbox)) == expected
         assert outbox.states() == {MessageState.SENT: TEXTS}
-    finally:
-        for child in (first, second):
-            if child is not None:
-                child.stop()
-        gateway.stop()
-        outbox.close()
 
 
 def test_after_kill_9_a_new_scheduler_takes_the_dead_worker_s_claims_at_once(scratch_db, tmp_path):
     expected = enqueue_due(scratch_db, TEXTS, datetime.now(UTC) - timedelta(hours=1))
-    gateway = GatedTwilio(hold=[HOLD_AT]).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=BATCH, SCHEDULER_INTERVAL_SECONDS=0.5)
-    first = second = None
-    try:
-        first = Child(["scheduler"], env, tmp_path, "scheduler1")
+    with GatedRun(scratch_db, tmp_path, hold=[HOLD_AT]) as run:
+        gateway, outbox = run.gateway, run.outbox
+        env = run.env(SMS_BATCH=BATCH, SCHEDULER_INTERVAL_SECONDS=0.5)
+        first = run.start(["scheduler"], env, "scheduler1")
         held_to = gateway.wait_held(HOLD_AT, 30, first.output)
-        os.kill(first.pid, signal.SIGKILL)
-        assert first.wait(timeout=10) == -signal.SIGKILL
-        gateway.release()
-        wait_until(lambda: gateway.idle, 10, lambda: "the held request never finished")
+        run.kill_while_held(first)
         claimed = {r.to_phone for r in _untried_claims(outbox)}
         assert len(claimed) == BATCH - HOLD_AT
 
-        second = Child(["scheduler"], env, tmp_path, "scheduler2")
+        second = run.start(["scheduler"], env, "scheduler2")
         _resumes_within(second, outbox, claimed, RESUME_SECONDS)
         second.proc.send_signal(signal.SIGTERM)
         assert second.wait(timeout=30) == 0, second.output()
-        to_counts = _none_twice(gateway, expected, outbox)
+        to_counts = _none_twice(gateway, outbox)
         rows = {r.to_phone: r for r in outbox.rows()}
         # The text in flight at the kill stays in doubt, as before; everything else went once.
         assert {to for to, r in rows.items() if r.state == MessageState.UNKNOWN} == {held_to}
         assert rows[held_to].state_reason == "interrupted while sending"
         assert set(to_counts) == expected
-    finally:
-        for child in (first, second):
-            if child is not None:
-                child.stop()
-        gateway.stop()
-        outbox.close()
 
 
 def test_sigterm_to_a_tick_hands_its_claims_back(scratch_db, tmp_path):
     expected = enqueue_due(scratch_db, TEXTS, datetime.now(UTC) - timedelta(hours=1))
-    gateway = GatedTwilio(hold=[HOLD_AT]).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=BATCH)
-    tick = None
-    try:
-        tick = Child(["tick"], env, tmp_path, "tick")
+    with GatedRun(scratch_db, tmp_path, hold=[HOLD_AT]) as run:
+        gateway = run.gateway
+        tick = run.start(["tick"], run.env(SMS_BATCH=BATCH), "tick")
         gateway.wait_held(HOLD_AT, 30, tick.output)
         tick.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         gateway.release()
         assert tick.wait(timeout=30) == 0, tick.output()
         assert summary_counts(tick.stdout().strip()) == {"sent": HOLD_AT, "handed back on stop": BATCH - HOLD_AT}
-        assert outbox.states() == {MessageState.SENT: HOLD_AT, MessageState.PENDING: TEXTS - HOLD_AT}
+        assert run.outbox.states() == {MessageState.SENT: HOLD_AT, MessageState.PENDING: TEXTS - HOLD_AT}
         assert {m["to"] for m in gateway.messages} < expected
-    finally:
-        if tick is not None:
-            tick.stop()
-        gateway.stop()
-        outbox.close()
 
 
 def test_a_pid_worker_is_dead_once_its_process_is_gone_or_its_pid_reused():

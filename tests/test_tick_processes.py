@@ -293,6 +293,45 @@ class GatedTwilio(FakeTwilio):
                 self._in_flight -= 1
 
 
+class GatedRun:
+    """One test's processes: a GatedTwilio, pro-app children and a reader of the outbox.
+
+    `with GatedRun(url, workdir, hold=[...]) as run:` starts the gateway; leaving kills every child
+    still running, stops the gateway and closes the outbox, failure or not.
+    """
+
+    def __init__(self, url, workdir, hold, record_held=True):
+        self.url, self.workdir = url, workdir
+        self.gateway = GatedTwilio(hold, record_held)
+        self.children = []
+
+    def __enter__(self):
+        self.gateway.start()
+        self.outbox = Outbox(self.url)
+        return self
+
+    def __exit__(self, *exc_info):
+        for child in self.children:
+            child.stop()
+        self.gateway.stop()
+        self.outbox.close()
+
+    def env(self, **settings):
+        return child_env(self.url, self.gateway, **settings)
+
+    def start(self, args, env, name):
+        child = Child(args, env, self.workdir, name)
+        self.children.append(child)
+        return child
+
+    def kill_while_held(self, child):
+        """SIGKILL a child whose send the gateway holds, then let the held request finish."""
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        self.gateway.release()
+        wait_until(lambda: self.gateway.idle, 10, lambda: "the held request never finished")
+
+
 # --- 2. a stuck worker holds back at most one batch ----------------------------------------
 
 def _fresh_statistics(url):
@@ -313,14 +352,12 @@ def test_a_stuck_worker_holds_back_at_most_one_batch(scratch_db, tmp_path):
     texts, batch = 200, 20
     _fresh_statistics(scratch_db)
     expected = enqueue_due(scratch_db, texts, NOW - timedelta(minutes=5), analyze=False)
-    gateway = GatedTwilio(hold=[1]).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=batch, TWILIO_TIMEOUT=60)  # the held send must not time out
-    stuck = other = None
-    try:
-        stuck = Child(["tick", "--now", NOW.isoformat()], env, tmp_path, "stuck")
+    with GatedRun(scratch_db, tmp_path, hold=[1]) as run:
+        gateway, outbox = run.gateway, run.outbox
+        env = run.env(SMS_BATCH=batch, TWILIO_TIMEOUT=60)  # the held send must not time out
+        stuck = run.start(["tick", "--now", NOW.isoformat()], env, "stuck")
         gateway.wait_held(1, 30, stuck.output)
-        other = Child(["tick", "--now", NOW.isoformat()], env, tmp_path, "other")
+        other = run.start(["tick", "--now", NOW.isoformat()], env, "other")
         assert other.wait(timeout=60) == 0, other.output()
         assert summary_counts(other.stdout().strip()) == {"sent": texts - batch}, (
             f"{other.output()}\noutbox: {outbox.states()}")
@@ -330,50 +367,34 @@ def test_a_stuck_worker_holds_back_at_most_one_batch(scratch_db, tmp_path):
         to_counts = Counter(m["to"] for m in gateway.messages)
         assert set(to_counts) == expected and set(to_counts.values()) == {1}
         assert outbox.states() == {MessageState.SENT: texts}
-    finally:
-        for child in (stuck, other):
-            if child is not None:
-                child.stop()
-        gateway.stop()
-        outbox.close()
 
 
 def test_a_worker_slower_than_the_lease_never_sends_a_text_twice(scratch_db, tmp_path):
     """A tick stuck on one send for longer than the lease must not send texts it no longer holds."""
     texts, batch = 60, 20
     expected = enqueue_due(scratch_db, texts, NOW - timedelta(minutes=5))
-    gateway = GatedTwilio(hold=[1, 2]).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=batch, SMS_CLAIM_LEASE_SECONDS=1, TWILIO_TIMEOUT=60)
-    children = []
-    try:
-        slow = Child(["tick", "--now", NOW.isoformat()], env, tmp_path, "slow")
-        children.append(slow)
+    with GatedRun(scratch_db, tmp_path, hold=[1, 2]) as run:
+        gateway = run.gateway
+        env = run.env(SMS_BATCH=batch, SMS_CLAIM_LEASE_SECONDS=1, TWILIO_TIMEOUT=60)
+        slow = run.start(["tick", "--now", NOW.isoformat()], env, "slow")
         gateway.wait_held(1, 30, slow.output)
         # The next tick, a lease later, takes back what the slow one claimed but has not tried.
-        later = Child(["tick", "--now", (NOW + timedelta(seconds=10)).isoformat()], env, tmp_path, "later")
-        children.append(later)
+        later = run.start(["tick", "--now", (NOW + timedelta(seconds=10)).isoformat()], env, "later")
         gateway.wait_held(2, 30, later.output)
         gateway.release(1)
         assert slow.wait(timeout=30) == 0, slow.output()
         gateway.release(2)
         assert later.wait(timeout=30) == 0, later.output()
-        last = Child(["tick", "--now", (NOW + timedelta(seconds=20)).isoformat()], env, tmp_path, "last")
-        children.append(last)
+        last = run.start(["tick", "--now", (NOW + timedelta(seconds=20)).isoformat()], env, "last")
         assert last.wait(timeout=30) == 0, last.output()
 
-        history = "\n".join(f"{c.name}: {c.stdout().strip()}" for c in children)
+        history = "\n".join(f"{c.name}: {c.stdout().strip()}" for c in run.children)
         to_counts = Counter(m["to"] for m in gateway.messages)
         twice = sorted(to for to, n in to_counts.items() if n > 1)
         assert not twice, f"sent twice: {twice}\n{history}"
-        states = outbox.states()
+        states = run.outbox.states()
         assert set(states) <= {MessageState.SENT, MessageState.UNKNOWN}, f"{states}\n{history}"
         assert set(to_counts) == expected, history
-    finally:
-        for child in children:
-            child.stop()
-        gateway.stop()
-        outbox.close()
 
 
 # --- 3. a scheduler killed mid-batch and restarted ---------------------------------------
@@ -387,20 +408,14 @@ HOLD_AT = 50  # the 10th text of the third batch
 def test_killed_scheduler_restarts_and_sends_the_rest_once(scratch_db, tmp_path, record_held):
     due = datetime.now(UTC) - timedelta(hours=1)
     expected = enqueue_due(scratch_db, SCHEDULER_TEXTS, due)
-    gateway = GatedTwilio(hold=[HOLD_AT], record_held=record_held).start()
-    outbox = Outbox(scratch_db)
-    env = child_env(scratch_db, gateway, SMS_BATCH=SCHEDULER_BATCH, SMS_CLAIM_LEASE_SECONDS=1,
-                    SCHEDULER_INTERVAL_SECONDS=0.5)
-    first = second = None
-    try:
-        first = Child(["scheduler"], env, tmp_path, "scheduler1")
+    with GatedRun(scratch_db, tmp_path, hold=[HOLD_AT], record_held=record_held) as run:
+        gateway, outbox = run.gateway, run.outbox
+        env = run.env(SMS_BATCH=SCHEDULER_BATCH, SMS_CLAIM_LEASE_SECONDS=1, SCHEDULER_INTERVAL_SECONDS=0.5)
+        first = run.start(["scheduler"], env, "scheduler1")
         held_to = gateway.wait_held(HOLD_AT, 30, first.output)
 
         # The scheduler is inside gateway.send() for one text, with the rest of its batch claimed.
-        os.kill(first.pid, signal.SIGKILL)
-        assert first.wait(timeout=10) == -signal.SIGKILL
-        gateway.release()
-        wait_until(lambda: gateway.idle, 10, lambda: "the held request never finished")
+        run.kill_while_held(first)
 
         at_kill = outbox.rows()
         by_state = Counter(r.state for r in at_kill)
@@ -414,7 +429,7 @@ def test_killed_scheduler_restarts_and_sends_the_rest_once(scratch_db, tmp_path,
         received_at_kill = len(gateway.messages)
         assert received_at_kill == HOLD_AT - 1 + record_held
 
-        second = Child(["scheduler"], env, tmp_path, "scheduler2")
+        second = run.start(["scheduler"], env, "scheduler2")
 
         def drained():
             states = outbox.states()
@@ -454,9 +469,3 @@ def test_killed_scheduler_restarts_and_sends_the_rest_once(scratch_db, tmp_path,
         sid_of = {m["to"]: m["sid"] for m in received}
         assert all(state_of[to].provider_sid == sid_of[to] for to in sent)
         assert {r.attempts for r in rows if r.to_phone in sent} <= {1, 2}  # claimed again after the kill
-    finally:
-        for child in (first, second):
-            if child is not None:
-                child.stop()
-        gateway.stop()
-        outbox.close()
