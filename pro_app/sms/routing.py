@@ -48,11 +48,6 @@ def route_for(rules, phone):
     return rules[-1][1]
 
 
-def backends_in_use(config):
-    """Return every backend the configuration sends through."""
-    return {backend for _, backend in parse_routes(config.get("SMS_ROUTES"), config["SMS_BACKEND"])}
-
-
 def route_of_phone(config, phone):
     """Return which backend serves a number under this configuration (for the contact pages)."""
     return route_for(parse_routes(config.get("SMS_ROUTES"), config["SMS_BACKEND"]), phone)
@@ -231,11 +226,11 @@ def init_app(app):
     from pro_app.sms.templates import load_checked
 
     try:
-        in_use = backends_in_use(app.config)
+        rules = parse_routes(app.config.get("SMS_ROUTES"), app.config["SMS_BACKEND"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     app.extensions["pro_sms_templates"] = None
-    if "aliyun" in in_use:
+    if any(backend == "aliyun" for _, backend in rules):
         with app.app_context():
             protocol = current_protocol()
         try:
@@ -250,6 +245,6 @@ def init_app(app):
 
     @app.template_global("sms_route")
     def _sms_route(phone):
-        return ROUTE_LABELS.get(route_of_phone(app.config, phone), "—")
+        return ROUTE_LABELS.get(route_for(rules, phone), "—")
 
     app.register_blueprint(route_views.bp)
