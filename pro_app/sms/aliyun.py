@@ -37,7 +37,7 @@ def classify(code, message):
         return SendResult("failed", error_message=detail, flag="unreachable")
     if code in STOP_ROUTE_CODES:
         # Refused before sending: the text waits for the route to be restarted.
-        return SendResult("held", error_message=detail, flag="stop_route")
+        return SendResult("held", error_message=detail)
     if code and code.startswith("isp."):
         return SendResult("unknown", error_message=detail)  # the provider's own failure: maybe queued
     return SendResult("failed", error_message=detail)

@@ -23,7 +23,7 @@ class SendResult:
     provider_sid: str | None = None
     error_code: int | None = None
     error_message: str | None = None
-    #: "unreachable" or "stop_route", for providers whose error codes are not Twilio's numbers.
+    #: "unreachable", for providers whose error codes are not Twilio's numbers.
     flag: str | None = None
     #: Which route carried the text.
     route: str | None = None
