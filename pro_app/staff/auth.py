@@ -39,7 +39,7 @@ def sign_in(session, email, password, *, now, lock_after=10):
     locked account refuses even the right password until the lock ends.
     """
     user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if user is not None and user.is_locked(now):
         return user, "locked"
     right = verify_password(user, password)
     if user is None or not user.active:

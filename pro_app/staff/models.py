@@ -51,6 +51,10 @@ class StaffUser(UserMixin, Base):
     def has_two_factor(self):
         return self.totp_enrolled_at is not None
 
+    def is_locked(self, now):
+        """Tell whether repeated wrong attempts keep this account out at this instant."""
+        return self.locked_until is not None and self.locked_until > now
+
     @property
     def is_active(self):
         return self.active

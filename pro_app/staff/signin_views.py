@@ -35,7 +35,7 @@ def second_factor():
         return redirect(url_for("staff.login"), code=303)
     form = CodeForm()
     if form.validate_on_submit():
-        if user.locked_until is not None and user.locked_until > now:
+        if user.is_locked(now):
             form.code.errors.append(locked_message(user))
         else:
             step = twofactor.matching_step(user.totp_secret, form.code.data, now, user.totp_last_step)
