@@ -115,6 +115,19 @@ def bulk(session, model, rows):
             session.execute(insert(model), rows[start:start + CHUNK])
 
 
+def analyze(session):
+    """Commit a bulk load and ANALYZE the database, as autovacuum soon would (PostgreSQL: outside a transaction)."""
+    session.commit()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.connection.driver_connection.autocommit = True
+        connection.exec_driver_sql("ANALYZE")
+        connection.connection.driver_connection.autocommit = False
+    else:
+        connection.exec_driver_sql("ANALYZE")
+        session.commit()
+
+
 def answer_variants(instrument, rng, n=8):
     """Return n plausible (answers, scores) pairs for an instrument: mostly well, some symptoms."""
     variants = []
@@ -252,20 +265,11 @@ def seed(app, scale):
                                 "severity": severity, "detail": detail, "response_id": response_id})
         bulk(session, Alert, alerts)
         bulk(session, AlertOccurrence, occurrences)
-        session.commit()
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             for table in ("participants", "contacts", "assignments", "responses", "alerts", "alert_occurrences"):
-                connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                           f"(SELECT max(id) FROM {table}))")
-            session.commit()
-            connection = session.connection()
-            connection.connection.driver_connection.autocommit = True
-            connection.exec_driver_sql("ANALYZE")
-            connection.connection.driver_connection.autocommit = False
-        else:
-            connection.exec_driver_sql("ANALYZE")
-            session.commit()
+                session.connection().exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                                     f"(SELECT max(id) FROM {table}))")
+        analyze(session)
     return time.perf_counter() - started
 
 
