@@ -14,7 +14,8 @@ import pytest
 from conftest import PASSWORD
 from markupsafe import escape
 from sqlalchemy import select, update
-from test_alert_timing import Scheduler, fake, probe, settings  # noqa: F401  (fake is a fixture)
+from test_alert_loop import all_alerts, occurrences
+from test_alert_timing import fake, open_post_infusion, probe, running  # noqa: F401  (fake, running: fixtures)
 
 from pro_app import create_app
 from pro_app.alerts.episodes import NURSE_TEXT_GAP, headline, joins, nurse_text_due, rises
@@ -170,21 +171,6 @@ def answer_all(app, browser, assignment_id, how, submit=True):
     return went
 
 
-def all_alerts(app):
-    with app.app_context():
-        found = db.session.scalars(select(Alert).order_by(Alert.id)).all()
-        db.session.expunge_all()
-        return found
-
-
-def fired(app, alert_id):
-    with app.app_context():
-        found = db.session.scalars(select(AlertOccurrence).where(AlertOccurrence.alert_id == alert_id)
-                                   .order_by(AlertOccurrence.at, AlertOccurrence.id)).all()
-        db.session.expunge_all()
-        return found
-
-
 def staff_texts(fake_twilio):
     return [(m["to"], m["body"]) for m in fake_twilio.messages if m["to"] in STAFF_PHONES]
 
@@ -211,7 +197,7 @@ def assert_every_rule_listed_by_label(app, alert_id):
     """The alert page lists each fired rule by its label (never its id) with the answer behind it."""
     html = staff_browser(app).get(f"/staff/alerts/{alert_id}").get_data(as_text=True)
     table = fired_table(html)
-    rows = fired(app, alert_id)
+    rows = occurrences(app, alert_id)
     assert rows
     for o in rows:
         assert o.label, f"{o.rule} has no label"
@@ -258,7 +244,7 @@ def test_a_worst_case_symptom_check_and_post_infusion_check_open_one_alert_listi
     assert 1 <= len(alerts) <= 2
     [alert] = alerts  # the second questionnaire joined the open episode
     assert alert.severity == "red" and alert.state == AlertState.OPEN
-    rows = fired(app, alert.id)
+    rows = occurrences(app, alert.id)
     assert {o.rule.partition(":")[0] for o in rows} == {"symptom-check", "post-infusion"}
     assert len(rows) >= 4 and len({(o.rule, o.assignment_id) for o in rows}) == len(rows)
     assert alert.occurrences == len(rows) and all(o.response_id for o in rows)
@@ -294,7 +280,7 @@ def test_after_the_nurse_acknowledges_a_new_questionnaire_opens_a_second_alert_t
     answer_all(app, respondent(app, after, clock.now), after, "worst")
     old, new = all_alerts(app)
     assert old.id == first.id and old.state == AlertState.ACKNOWLEDGED
-    assert new.severity == "red" and {o.rule.partition(":")[0] for o in fired(app, new.id)} == {"post-infusion"}
+    assert new.severity == "red" and {o.rule.partition(":")[0] for o in occurrences(app, new.id)} == {"post-infusion"}
     # At most one nurse text per participant per 15 minutes: the second waits, it is not dropped.
     assert [to for to, _b in staff_texts(fake_twilio)] == [NURSE]
     assert new.nurse_texted_at == AT + timedelta(minutes=15)
@@ -328,7 +314,7 @@ def test_a_red_answer_on_page_3_alerts_at_once_shows_the_advice_and_the_episode_
     assert staff_texts(fake_twilio) == [
         (NURSE, f"【研究中心】红色警报 P-001（第1次通知）：请查看 {PUBLIC}/staff/alerts/{alert.id}")]
     assert alert.severity == "red" and alert.response_id is None and alert.opened_at == clock.now
-    first_rows = fired(app, alert.id)
+    first_rows = occurrences(app, alert.id)
     assert first_rows and all(o.unfinished and o.assignment_id == after for o in first_rows)
 
     advice = browser.get("/q/advice")
@@ -348,7 +334,7 @@ def test_a_red_answer_on_page_3_alerts_at_once_shows_the_advice_and_the_episode_
         assert save(browser, index, page(section, "worst")) in ("/q/advice", "/q/review", f"/q/answer?s={index + 1}")
     [same] = all_alerts(app)
     assert same.id == alert.id and len(staff_texts(fake_twilio)) == 1
-    assert len(fired(app, alert.id)) >= len(first_rows)
+    assert len(occurrences(app, alert.id)) >= len(first_rows)
 
     # Never submitted: the window closes, the alert stays, still marked unfinished.
     tick(AT + timedelta(hours=2))
@@ -356,7 +342,7 @@ def test_a_red_answer_on_page_3_alerts_at_once_shows_the_advice_and_the_episode_
         assert db.session.get(Assignment, after).state.value == "expired"
     [kept] = all_alerts(app)
     assert kept.id == alert.id and kept.state == AlertState.OPEN
-    assert all(o.unfinished for o in fired(app, alert.id) if o.assignment_id == after)
+    assert all(o.unfinished for o in occurrences(app, alert.id) if o.assignment_id == after)
     shown = staff_browser(app).get(f"/staff/alerts/{alert.id}").get_data(as_text=True)
     assert "unfinished questionnaire" in fired_table(shown) and "expired" in fired_table(shown)
 
@@ -372,7 +358,7 @@ def test_submitting_after_a_red_page_finishes_the_same_episode(app, clock, staff
     with app.app_context():
         response_id = db.session.scalar(select(Response.id).where(Response.assignment_id == after))
     assert alert.response_id == response_id and response_id is not None
-    assert all(o.response_id == response_id and not o.unfinished for o in fired(app, alert.id))
+    assert all(o.response_id == response_id and not o.unfinished for o in occurrences(app, alert.id))
     assert len(staff_texts(fake_twilio)) == 1
     with app.app_context():
         opened = db.session.scalars(select(AuditEvent.action).where(AuditEvent.entity == "alert")).all()
@@ -528,38 +514,16 @@ def test_the_worklist_says_so_when_nobody_on_call_has_a_phone(app, clock, make_s
 
 # --- acceptance 2 with `pro-app scheduler` running as a real process ----------------------------
 
-@pytest.fixture
-def running(scratch_db, fake, tmp_path):  # noqa: F811  (fake: the fixture imported above)
-    config = settings(scratch_db, fake)
-    scheduler = Scheduler(config, tmp_path)
-    app = create_app({**config, "TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False},
-                     instance_path=str(tmp_path))
-    try:
-        yield app, scheduler
-    finally:
-        scheduler.kill()
-        app.extensions["pro_db"]["engine"].dispose()
-
-
 def test_a_red_answer_saved_on_page_3_reaches_the_nurse_within_2_seconds_with_the_scheduler_running(
-        running, fake):  # noqa: F811
+        running, fake):  # noqa: F811  (the fixtures imported above)
     app, scheduler = running
-    now = datetime.now(UTC)
-    with app.test_request_context():
-        enrolment, errors = check_enrolment({"study_id": "P-001", "start": now.date().isoformat(),
-                                             "tz": "Asia/Shanghai", "lang": "zh-CN", "age": "", "phone": PATIENT,
-                                             "caregivers": []})
-        assert not errors, errors
-        enrol_participant(db.session, enrolment, current_protocol(), current_instruments(),
-                          actor=Actor(label="test"), now=now, public_url=app.config["PUBLIC_URL"])
-        create_staff(db.session, "nurse@example.org", "nurse", PASSWORD, phone=NURSE, on_call=True,
-                     actor=Actor(label="test"), now=now)
-        db.session.commit()
-    after = open_questionnaire(app, "P-001", "post-infusion", now, hours=2)
+    token = open_post_infusion(app)
     probe(app, fake, "before", timeout=18)  # the scheduler is up and sending to the fake
-    browser = respondent(app, after, now)
+    browser = app.test_client()
     browser.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
-    sections = sections_of(app, after)
+    assert browser.post(f"/q/{token}").status_code == 303
+    with app.app_context():
+        sections = current_instruments()["post-infusion"].sections
     save(browser, 0, page(sections[0], "calm"))
     save(browser, 1, page(sections[1], "calm"))
 
