@@ -154,9 +154,12 @@ def check_enrolment(raw, default_version="1.0"):
         errors["consent_version"] = _l("Keep the consent document version under 40 characters.")
     if consent["health_data"] is False:
         errors["health_data"] = _l("Health data can only be collected with the separate consent to its processing.")
-    if "age" not in errors and age is not None and age < 14 and consent["guardian"] is False:
+    # A guardian consents for a child under 14; a child from 8 to 17 also gives their own assent.
+    guardian = age is not None and age < 14
+    assent = age is not None and 8 <= age < 18
+    if "age" not in errors and guardian and consent["guardian"] is False:
         errors["guardian"] = _l("A child under 14 takes part only with a guardian's consent.")
-    if "age" not in errors and age is not None and 8 <= age < 18 and consent["assent"] is False:
+    if "age" not in errors and assent and consent["assent"] is False:
         errors["assent"] = _l("A child from 8 takes part only with their own assent.")
     for i, cg in enumerate(raw.get("caregivers") or []):
         for name in ("texts", "questionnaires"):
@@ -172,7 +175,7 @@ def check_enrolment(raw, default_version="1.0"):
         return None, errors
     return Enrolment(study_id, start, tz, lang, age, phone, caregivers, birth_date=birth_date,
                      texts=consent["texts"] is not False, questionnaires=consent["questionnaires"] is not False,
-                     health_data=True, guardian=age is not None and age < 14, assent=age is not None and 8 <= age < 18,
+                     health_data=True, guardian=guardian, assent=assent,
                      consent_version=version), {}
 
 
