@@ -177,17 +177,15 @@ TICK_TEXTS = 2000
 TICK_PROCESSES = 4
 
 
-def test_four_tick_processes_send_each_text_exactly_once(scratch_db, fake_twilio, tmp_path):
+def test_four_tick_processes_send_each_text_exactly_once(scratch_db, tmp_path):
     expected = enqueue_due(scratch_db, TICK_TEXTS, NOW - timedelta(minutes=5))
-    env = child_env(scratch_db, fake_twilio, SMS_BATCH=25, SMS_CONCURRENCY=4)
-    outbox = Outbox(scratch_db)
-    children = []
     rounds = []  # per round: (process, summary line, parsed counts)
-    try:
+    with GatedRun(scratch_db, tmp_path, hold=[]) as run:
+        gateway, outbox = run.gateway, run.outbox
+        env = run.env(SMS_BATCH=25, SMS_CONCURRENCY=4)
         for round_no in range(1, 4):  # a tick stops after its time budget: go again if needed
-            batch = [Child(["tick", "--now", NOW.isoformat()], env, tmp_path, f"tick{round_no}.{i}")
+            batch = [run.start(["tick", "--now", NOW.isoformat()], env, f"tick{round_no}.{i}")
                      for i in range(TICK_PROCESSES)]
-            children += batch
             codes = [child.wait(timeout=120) for child in batch]
             report = "\n".join(child.output() for child in batch)
             assert codes == [0] * TICK_PROCESSES, f"exit codes {codes}\n{report}"
@@ -203,7 +201,7 @@ def test_four_tick_processes_send_each_text_exactly_once(scratch_db, fake_twilio
         print(history)  # shown with -s or on failure
 
         # Every text reached the gateway exactly once.
-        received = fake_twilio.messages
+        received = gateway.messages
         to_counts = Counter(m["to"] for m in received)
         duplicates = {to: n for to, n in to_counts.items() if n > 1}
         assert not duplicates, (f"{len(duplicates)} numbers got more than one text, "
@@ -211,7 +209,7 @@ def test_four_tick_processes_send_each_text_exactly_once(scratch_db, fake_twilio
         assert set(to_counts) == expected, (
             f"missing {len(expected - set(to_counts))}, unexpected {len(set(to_counts) - expected)}\n{history}")
         assert len(received) == TICK_TEXTS
-        assert fake_twilio.requests_seen == TICK_TEXTS  # no failed or repeated requests either
+        assert gateway.requests_seen == TICK_TEXTS  # no failed or repeated requests either
         assert all(m["from"] == SENDER and m["status_callback"] == "http://127.0.0.1:5000/sms/status"
                    for m in received)
 
@@ -231,10 +229,6 @@ def test_four_tick_processes_send_each_text_exactly_once(scratch_db, fake_twilio
         # ...and concurrency really happened: the first round's texts were shared between processes.
         busy = [name for name, _, counts in rounds[0] if counts.get("sent", 0) > 0]
         assert len(busy) >= 2, f"only {busy} sent anything\n{history}"
-    finally:
-        for child in children:
-            child.stop()
-        outbox.close()
 
 
 # --- a gateway that can hold requests open -----------------------------------------------
