@@ -163,8 +163,13 @@ def evaluate(instrument, answers, scores, *, previous=None, baseline=None, previ
 
 def worst(findings):
     """Return the most urgent severity among findings: "red", "amber" or None."""
-    severities = {f.severity for f in findings}
-    return next((s for s in SEVERITIES if s in severities), None)
+    return most_urgent(f.severity for f in findings)
+
+
+def most_urgent(severities):
+    """Return the most urgent of some severities: "red", "amber" or None."""
+    found = set(severities)
+    return next((s for s in SEVERITIES if s in found), None)
 
 
 def missed_in_a_row(states, n=2):

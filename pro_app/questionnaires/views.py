@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 from pro_app import alerts, ratelimits
 from pro_app.alerts.models import AlertOccurrence
 from pro_app.alerts.operations import assess_draft, assess_response, pending_keys_to_ids
-from pro_app.alerts.rules import SEVERITIES
+from pro_app.alerts.rules import most_urgent
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
@@ -275,5 +275,5 @@ def done():
 
 def response_severity(session, response):
     """Return the most urgent severity the alerts raised from a response: "red", "amber" or None."""
-    found = set(session.scalars(select(AlertOccurrence.severity).where(AlertOccurrence.response_id == response.id)))
-    return next((s for s in SEVERITIES if s in found), None)
+    return most_urgent(session.scalars(select(AlertOccurrence.severity)
+                                       .where(AlertOccurrence.response_id == response.id)))
