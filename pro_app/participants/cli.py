@@ -21,8 +21,9 @@ CSV_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone",
 #: and the document version is --consent-version's.
 CONSENT_COLUMNS = ("birth_date", "consent_version", "texts", "questionnaires", "health_data", "guardian", "assent",
                    "caregiver_texts", "caregiver_questionnaires")
-PARTICIPANT_COLUMNS = ("study_id", "start", "tz", "lang", "age", "phone", "birth_date", "consent_version", "texts",
-                       "questionnaires", "health_data", "guardian", "assent")
+#: A caregiver_* column belongs to the row's caregiver; every other one to the participant.
+CAREGIVER_COLUMNS = tuple(c for c in CSV_COLUMNS + CONSENT_COLUMNS if c.startswith("caregiver_"))
+PARTICIPANT_COLUMNS = tuple(c for c in CSV_COLUMNS + CONSENT_COLUMNS if c not in CAREGIVER_COLUMNS)
 OPTION_NAMES = {"study_id": "STUDY_ID", "start": "--start", "tz": "--tz", "lang": "--lang",
                 "age": "--age", "phone": "--phone", "caregivers": "--caregiver-phone", "birth_date": "--birth-date",
                 "consent_version": "--consent-version", "texts": "--no-texts", "questionnaires": "--no-questionnaires",
@@ -133,9 +134,7 @@ def read_enrolments(path, rows, default_version="1.0"):
             errors.append(f"{path}:{line}: wrong number of columns")
             continue
         sid = (row.get("study_id") or "").strip()
-        caregiver = {"phone": row.get("caregiver_phone"), "lang": row.get("caregiver_lang"),
-                     "name": row.get("caregiver_name"), "tz": row.get("caregiver_tz"),
-                     "texts": row.get("caregiver_texts"), "questionnaires": row.get("caregiver_questionnaires")}
+        caregiver = {c.removeprefix("caregiver_"): row.get(c) for c in CAREGIVER_COLUMNS}
         if sid in grouped:
             first_line, raw, lines = grouped[sid]
             for col in ("start", "tz", "lang", "age", "phone"):
