@@ -6,7 +6,7 @@ import re
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from pro_app.exports.responses import unit_of
+from pro_app.exports.responses import answered_items, unit_of
 
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
@@ -152,8 +152,8 @@ def questionnaire_response(record, instrument, base, shapes=None):
     subject = {"type": "Patient", "identifier": {"system": f"{base}/study-id", "value": record.study_id}}
     groups = []
     for section in instrument.sections:
-        answered = [{"linkId": item.id, "answer": answer_values(item, record.answers[item.id])}
-                    for item in section.items if record.answers.get(item.id) not in (None, [])]
+        answered = [{"linkId": item.id, "answer": answer_values(item, value)}
+                    for item, value in answered_items(section.items, record.answers)]
         if answered:
             groups.append({"linkId": section.id, "item": answered})
     resource = {

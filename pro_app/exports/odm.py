@@ -15,7 +15,7 @@ from xml.sax.saxutils import quoteattr
 
 import odmlib.odm_1_3_2.model as ODM
 
-from pro_app.exports.responses import choices_of, coded, unit_of
+from pro_app.exports.responses import answered_items, choices_of, coded, unit_of
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 LANGS = (("en", "en"), ("zh-CN", "zh-CN"))
@@ -227,9 +227,8 @@ def _write_form(out, metadata, record, instrument):
     count = 0
     out.write(f'<FormData FormOID={quoteattr(metadata.form_oid(instrument, record.respondent))} '
               f'FormRepeatKey={quoteattr(record.key)}>')
-    answers = record.answers
     for section in instrument.sections:
-        items = [(i, answers[i.id]) for i in section.items if answers.get(i.id) not in (None, [])]
+        items = list(answered_items(section.items, record.answers))
         if not items:
             continue
         out.write(f"<ItemGroupData ItemGroupOID={quoteattr(metadata.group_oid(instrument, section))}>")

@@ -54,9 +54,9 @@ def coded(item, value):
     return value, ""
 
 
-def answered_items(instrument, answers):
-    """Yield (item, value) for each item the stored answers hold, in the instrument's order."""
-    for item in instrument.items():
+def answered_items(items, answers):
+    """Yield (item, value) for each of these items (an instrument's or a section's) the stored answers hold."""
+    for item in items:
         value = answers.get(item.id)
         if value is None or value == []:
             continue
@@ -88,7 +88,7 @@ def response_fields(record, instrument):
 def long_rows(record, instrument):
     """Yield one row per answered item of a response."""
     shared = response_fields(record, instrument)
-    for item, value in answered_items(instrument, record.answers):
+    for item, value in answered_items(instrument.items(), record.answers):
         code, label = coded(item, value)
         yield {**shared, "item_id": item.id, "item_type": item.type, "value": code, "label_en": label,
                "unit": unit_of(item)}
@@ -151,7 +151,7 @@ def wide_columns(instrument):
 def wide_row(record, instrument):
     """Return one response as a row of its instrument version's wide table (coded values)."""
     row = response_fields(record, instrument)
-    for item, value in answered_items(instrument, record.answers):
+    for item, value in answered_items(instrument.items(), record.answers):
         row[item.id] = coded(item, value)[0]
     for score in instrument.scores:
         row[f"score_{score.id}"] = record.scores.get(score.id)
