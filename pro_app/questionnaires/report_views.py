@@ -1,13 +1,13 @@
 """The respondent's "report a problem now" pages, on the questionnaire blueprint."""
 
-from flask import current_app, g, redirect, render_template, session, url_for
+from flask import current_app, g, render_template, url_for
 
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.questionnaires import current_instruments, report
 from pro_app.questionnaires import operations as ops
-from pro_app.questionnaires.views import LINK_KEY, SESSION_KEY, _state_page, bp
+from pro_app.questionnaires.views import _state_page, begin, bp
 
 
 def report_url(contact):
@@ -46,15 +46,7 @@ def report_start(token):
     link_token = ops.new_link(db.session, assignment.id, now)
     db.session.flush()
     link = ops.find_link(db.session, link_token)
-    chosen = session.get("lang")
-    session.clear()  # a new respondent session, as from any link
-    session[SESSION_KEY] = assignment.id
-    session[LINK_KEY] = link.id
-    if chosen:
-        session["lang"] = chosen
-    ops.open_draft(db.session, assignment, current_instruments()[assignment.instrument_id], now)
-    db.session.commit()
-    return redirect(url_for("q.answer"), code=303)
+    return begin(assignment, link, current_instruments()[assignment.instrument_id], now)
 
 
 def init_app(app):

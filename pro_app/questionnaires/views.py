@@ -98,7 +98,11 @@ def start(token):
     link, found = _open_link(token, now)
     if link is None:
         return found
-    assignment, instrument = link.assignment, found
+    return begin(link.assignment, link, found, now)
+
+
+def begin(assignment, link, instrument, now):
+    """Bind a fresh respondent session to one assignment and its link, open the draft, commit and go to it."""
     chosen = session.get("lang")
     session.clear()  # a new respondent session; nothing of an earlier one carries over
     session[SESSION_KEY] = assignment.id
