@@ -104,3 +104,22 @@ def test_the_csv_holds_every_filtered_row_formula_safe_and_is_audited(app, clien
 def test_bad_filters_get_a_clear_answer(client, login, query, status):
     login("nurse")
     assert client.get(f"/staff/audit/?{query}").status_code == status
+
+
+def test_every_action_the_app_records_reads_as_words_and_has_a_family():
+    import re
+    from pathlib import Path
+
+    import pro_app
+    from pro_app.audit.queries import FAMILIES
+    from pro_app.audit.wording import ACTIONS
+    from pro_app.visits.models import VisitStatus
+
+    source = "\n".join(p.read_text(encoding="utf-8") for p in Path(pro_app.__file__).parent.rglob("*.py"))
+    recorded = set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', source))
+    for pair in re.findall(r'action="([a-z_]+\.[a-z_]+)" if [^"\n]+ else "([a-z_]+\.[a-z_]+)"', source):
+        recorded.update(pair)
+    recorded |= {f"visit.{status.value}" for status in VisitStatus}
+    assert {"visit.moved", "visit.shifted", "reply.sent", "thread.done", "export.downloaded"} <= recorded
+    assert sorted(recorded - ACTIONS.keys()) == []
+    assert sorted({action.partition(".")[0] for action in recorded} - set(FAMILIES)) == []

@@ -10,8 +10,9 @@ ACTIONS = {
     "participant.enrolled": _l("participant enrolled"), "participant.status": _l("participant status changed"),
     "visit.added": _l("visit added"), "visit.moved": _l("visit moved"), "visit.confirmed": _l("visit confirmed"),
     "visit.done": _l("visit done"), "visit.missed": _l("visit missed"), "visit.cancelled": _l("visit cancelled"),
-    "visit.scheduled": _l("visit reinstated"),
+    "visit.scheduled": _l("visit reinstated"), "visit.shifted": _l("visit moved along with an earlier one"),
     "questionnaire.link_resent": _l("questionnaire link sent again"), "reply.handled": _l("reply handled"),
+    "reply.sent": _l("reply sent"), "thread.done": _l("conversation marked done"),
     "phone.opted_out": _l("number opted out"), "phone.opted_in": _l("number opted in"),
     "phone.unreachable": _l("number unreachable"), "phone.reachable": _l("number reachable again"),
     "export.downloaded": _l("export downloaded"), "consent.reconsent": _l("consent taken again"),
@@ -29,7 +30,7 @@ FAMILY_LABELS = {
     "alert": _l("alerts"), "participant": _l("participants"), "visit": _l("visits"),
     "questionnaire": _l("questionnaires"), "reply": _l("replies"), "phone": _l("phone numbers"),
     "consent": _l("consent"), "export": _l("exports"), "oncall": _l("on-call rota"), "staff": _l("staff accounts"),
-    "sms": _l("text routes"),
+    "sms": _l("text routes"), "thread": _l("text conversations"),
 }
 
 
