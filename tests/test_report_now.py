@@ -42,8 +42,10 @@ def test_a_parent_reports_breathing_trouble_now_and_it_is_a_red_alert(app, clock
         assert report.instrument_id == "toddler-check" and report.respondent == "proxy"
     first = client.get("/q/answer").get_data(as_text=True)
     assert "Temperature" in first and f'href="{path}"' in first  # the standing link is on every page
-    client.post("/q/answer", data={"s": "0", "fever_earlier": "no", "csrf_token": ""})
-    client.post("/q/answer", data={"s": "1", "breathing": "2", "drooling": "0", "bleeding": "0"})
+    calm = client.post("/q/answer", data={"s": "0", "fever_earlier": "no", "csrf_token": ""})
+    assert calm.status_code == 303 and calm.headers["Location"] == "/q/answer?s=1"
+    red = client.post("/q/answer", data={"s": "1", "breathing": "2", "drooling": "0", "bleeding": "0"})
+    assert red.status_code == 303 and red.headers["Location"] == "/q/advice"
     with app.app_context():
         alerts = db.session.scalars(select(Alert)).all()
     assert [a.severity for a in alerts] == ["red"]  # assessed as the page is saved, like any answer
