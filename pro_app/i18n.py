@@ -53,12 +53,18 @@ def switch(code):
     if code in LOCALES:
         session["lang"] = code
         if getattr(current_user, "is_authenticated", False) and current_user.language != code:
-            from pro_app.db import db
+            from pro_app.db import db, may_write
 
-            # The staff member's choice follows them to their next login, on any browser.
-            current_user.language = code
-            session["staff_lang"] = code
+            # The staff member's choice follows them to their next login, on any browser. A GET reads
+            # in a deferred transaction; this write gets one of its own that may write (SQLite).
             db.session.commit()
+            token = may_write.set(True)
+            try:
+                current_user.language = code
+                db.session.commit()
+            finally:
+                may_write.reset(token)
+            session["staff_lang"] = code
     return redirect(safe_next(request.args.get("next")), code=303)
 
 
