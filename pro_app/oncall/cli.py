@@ -5,14 +5,13 @@ from datetime import datetime, time, timedelta
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select
 
 from pro_app.audit.operations import Actor
 from pro_app.clock import local_to_utc, to_local, utcnow
 from pro_app.db import db
 from pro_app.oncall.models import Shift
 from pro_app.oncall.operations import ShiftError, add_shift, next_gap, remove_shift, shifts_between
-from pro_app.staff.models import StaffUser
+from pro_app.staff.cli import account_named
 
 
 @click.group("oncall", cls=AppGroup)
@@ -38,9 +37,7 @@ def parse_instant(text, zone):
 def add_command(email, start, end):
     """Put a nurse on call from START to END."""
     zone = current_app.config["TIMEZONE"]
-    user = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"no staff account for {email}")
+    user = account_named(email)
     try:
         shift = add_shift(db.session, user, parse_instant(start, zone), parse_instant(end, zone),
                           actor=Actor.command_line(), now=utcnow())

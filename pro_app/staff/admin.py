@@ -1,8 +1,7 @@
 """Administrators' account work: invitations, roles, the nurse-lead mark; callers own the transaction."""
 
-from sqlalchemy import func, select
-
 from pro_app.audit.operations import record
+from pro_app.staff.auth import staff_by_email
 from pro_app.staff.models import StaffRole, StaffUser
 from pro_app.staff.sessions import revoke_all
 
@@ -17,7 +16,7 @@ class AccountError(ValueError):
 def invite_staff(session, email, role, *, actor, now, phone=None, language="zh-CN"):
     """Store an account that waits for its owner to choose a password; flush, don't commit."""
     email = email.strip().lower()
-    if session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email)):
+    if staff_by_email(session, email) is not None:
         raise AccountError("exists")
     user = StaffUser(email=email, password_hash=NO_PASSWORD, role=StaffRole(role), phone=phone,
                      language=language, created_at=now, invited_at=now)

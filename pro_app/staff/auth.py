@@ -27,6 +27,11 @@ def hash_password(password):
     return hasher.hash(password)
 
 
+def staff_by_email(session, email):
+    """Return the staff account with this email, compared as login compares it, or None."""
+    return session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+
+
 def lock_minutes(locks_before, base=15, cap=24 * 60):
     """Return how long an account's next lock lasts: doubling with each lock, a day at most."""
     return min(base * 2 ** min(locks_before, 20), cap)
@@ -38,7 +43,7 @@ def sign_in(session, email, password, *, now, lock_after=10):
     Every `lock_after` wrong passwords in a row lock the account for a growing time (audited); a
     locked account refuses even the right password until the lock ends.
     """
-    user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+    user = staff_by_email(session, email)
     if user is not None and user.is_locked(now):
         return user, "locked"
     right = verify_password(user, password)

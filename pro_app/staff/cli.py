@@ -3,13 +3,12 @@
 import click
 from flask.cli import AppGroup
 from flask_babel import force_locale
-from sqlalchemy import func, select
 
 from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.validation import normalise_phone
-from pro_app.staff.auth import hash_password
+from pro_app.staff.auth import hash_password, staff_by_email
 from pro_app.staff.models import StaffRole, StaffUser
 from pro_app.staff.passwords import password_problem
 from pro_app.staff.sessions import revoke_all
@@ -47,7 +46,7 @@ def create_command(email, role, phone, on_call, nurse_lead, lang, password):
     """Create a staff account (the password is asked twice)."""
     if "@" not in email or len(email) > 254:
         raise click.BadParameter(f"{email!r} is not an email address", param_hint="EMAIL")
-    if db.session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email.lower())):
+    if staff_by_email(db.session, email) is not None:
         raise click.ClickException(f"a staff account for {email} already exists")
     _check_password(password, email)
     if phone:
@@ -89,8 +88,9 @@ def _check_password(password, email):
         raise click.ClickException(f"refused: {problem}")
 
 
-def _account(email):
-    user = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+def account_named(email):
+    """Return the staff account with this email, or stop the command saying there is none."""
+    user = staff_by_email(db.session, email)
     if user is None:
         raise click.ClickException(f"no staff account for {email}")
     return user
@@ -101,7 +101,7 @@ def _account(email):
 @click.password_option(prompt="New password", confirmation_prompt="Repeat the password")
 def password_command(email, password):
     """Set a staff member's password (asked twice); every session of the account ends."""
-    user = _account(email)
+    user = account_named(email)
     _check_password(password, user.email)
     ended = change_password(db.session, user, password, actor=Actor.command_line(), now=utcnow())
     db.session.commit()
@@ -112,7 +112,7 @@ def password_command(email, password):
 @click.argument("email")
 def deactivate_command(email):
     """Close a staff account: it can no longer log in, and every session of it ends."""
-    user = _account(email)
+    user = account_named(email)
     ended = deactivate_staff(db.session, user, actor=Actor.command_line(), now=utcnow())
     db.session.commit()
     click.echo(f"deactivated {user.email}; {ended} session(s) ended")
