@@ -3,7 +3,7 @@
 import re
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from pro_app.alerts.episodes import headline, joins, nurse_text_due, rises
 from pro_app.alerts.models import ACTIVE, Alert, AlertOccurrence, AlertState
@@ -303,21 +303,23 @@ STAFF_ALERT_KEY = re.compile(r"alert:(\d+):(red|amber):l(\d+):s\d+")
 
 def reroute_undelivered(session, *, now, settings, public_url, protocol):
     """Send an open alert to the next level at once when a text of its current level came back undelivered."""
-    failed = {}
+    failed = set()  # (alert id, severity, level) of each staff text that failed in the last day
     for key in session.scalars(select(Message.dedupe_key).where(
             Message.template == "staff_alert", Message.state.in_(FAILED_LAST),
             Message.updated_at >= now - timedelta(days=1))):
         found = STAFF_ALERT_KEY.fullmatch(key)
-        if found:
-            failed.setdefault(int(found[1]), set()).add((found[2], int(found[3])))
+        if found and int(found[3]) < TOP_LEVEL:
+            failed.add((int(found[1]), found[2], int(found[3])))
     if not failed:
         return 0
+    # Only alerts still at the level whose text failed are locked: the others already moved on,
+    # and the failed texts stay in this look for a day.
+    still_there = or_(*(and_(Alert.id == alert_id, Alert.severity == severity, Alert.escalation_level == level)
+                        for alert_id, severity, level in sorted(failed)))
     moved = 0
-    for alert in session.scalars(select(Alert).where(Alert.id.in_(list(failed)), Alert.state == AlertState.OPEN)
+    for alert in session.scalars(select(Alert).where(Alert.state == AlertState.OPEN, still_there)
                                  .order_by(Alert.id).with_for_update(skip_locked=True)):
         level = alert.escalation_level
-        if (alert.severity, level) not in failed[alert.id] or level >= TOP_LEVEL:
-            continue  # already moved on since that text failed
         record(session, actor=SYSTEM, action="alert.rerouted", entity="alert", entity_id=alert.id,
                participant_id=alert.participant_id, now=now,
                after={"from_level": level, "to_level": level + 1, "phones": "a text was not delivered"})
