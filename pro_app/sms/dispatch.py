@@ -230,19 +230,15 @@ def _quiet_of(message):
     return contact.timezone, contact.quiet_start, contact.quiet_end
 
 
-def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, phones=None):
-    """Decide, send and record one claimed text; commits once, before sending.
+def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, phones):
+    """Decide, send and record one claimed text that load_batch put in the session; commits once, before sending.
 
     Its result is written in the caller's next transaction (the next text's commit, or the
-    batch's): a crash before that leaves it "outcome unknown", never sent twice. With `phones`
-    (from load_batch) the text and its number are already in the session.
+    batch's): a crash before that leaves it "outcome unknown", never sent twice. `phones` are
+    the batch's numbers, from load_batch.
     """
-    if phones is None:
-        message = session.get(Message, message_id, populate_existing=True)
-        phone = None if message is None else session.get(PhoneNumber, message.to_phone, populate_existing=True)
-    else:
-        message = session.get(Message, message_id)
-        phone = None if message is None else phones.get(message.to_phone)
+    message = session.get(Message, message_id)
+    phone = None if message is None else phones.get(message.to_phone)
     if message is None or message.state != MessageState.SENDING or message.claimed_by != owner:
         return "skipped"
     participant = message.participant
@@ -444,7 +440,9 @@ def send_now(session, gateway, ids, *, now, public_url):
     owner = workers.run_owner(None)
     claimed = claim(session, now, len(ids), owner, ids=list(ids))
     session.commit()
+    # Held here: the session's identity map keeps only weak references.
+    _messages, phones = load_batch(session, claimed)
     outcomes = [send_one(session, message_id, gateway, now=now, owner=owner, public_url=public_url,
-                         limiter=RateLimiter(0)) for message_id in claimed]
+                         limiter=RateLimiter(0), phones=phones) for message_id in claimed]
     session.commit()
     return outcomes
