@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import String, cast, exists, func, literal, or_, select, update
-from sqlalchemy.orm import selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import StaticPool
 
@@ -392,7 +392,7 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     shared = not hasattr(bind, "connect") or isinstance(bind.pool, StaticPool)
     threads = 1 if shared else max(1, concurrency)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="sms-send") if threads > 1 else None
-    new_session = sessionmaker(bind=bind, expire_on_commit=False)
+    send = partial(send_batch, gateway=gateway, now=now, owner=owner, public_url=public_url, limiter=limiter)
     started = clock.monotonic()
     try:
         while clock.monotonic() - started < budget_seconds and not STOPPING.is_set():
@@ -403,16 +403,14 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
             session.commit()
             if not ids:
                 break
-            send = partial(send_batch, gateway=gateway, now=now, owner=owner, public_url=public_url,
-                           limiter=limiter)
             if shared:
                 send(session, ids, summary=summary)
                 continue
             if pool is None:
-                _send_apart(new_session, ids, send, summary)
+                _send_apart(bind, ids, send, summary)
                 continue
             parts = [DispatchSummary() for _ in range(threads)]
-            futures = [pool.submit(_send_apart, new_session, ids[i::threads], send, parts[i])
+            futures = [pool.submit(_send_apart, bind, ids[i::threads], send, parts[i])
                        for i in range(threads) if ids[i::threads]]
             for future in futures:
                 future.result()
@@ -429,9 +427,9 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     return summary
 
 
-def _send_apart(new_session, ids, send, summary):
+def _send_apart(bind, ids, send, summary):
     # One connection for the whole share: checking one out per commit costs a ping each time.
-    with new_session.kw["bind"].connect() as connection, new_session(bind=connection) as session:
+    with bind.connect() as connection, Session(bind=connection, expire_on_commit=False) as session:
         send(session, ids, summary=summary)
 
 
