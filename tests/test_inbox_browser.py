@@ -92,5 +92,7 @@ def test_a_caregivers_question_is_acknowledged_answered_and_audited(server, brow
         [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "reply.sent")).all()
         assert event.after["text"] == ANSWER
     page.goto(f"{base}/staff/audit")
-    expect(page.get_by_text("reply.sent").first).to_be_visible()
+    row = page.locator("table.audit tbody tr", has_text="reply sent").first
+    expect(row).to_be_visible()
+    expect(row).to_contain_text(NURSE)
     context.close()
