@@ -98,8 +98,8 @@ def count_sent(url):
 
 # --- dispatch throughput ---------------------------------------------------------------------
 
-def twilio_settings(fake):
-    if isinstance(fake, RemoteFakeAliyun):
+def gateway_settings(fake):
+    if backend_of(fake) == "aliyun":
         return {"SMS_BACKEND": "aliyun", "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID,
                 "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "ALIYUN_SIGN_NAME": SIGN_NAME,
                 "ALIYUN_ENDPOINT": fake.endpoint}
@@ -117,7 +117,7 @@ def dispatch_in_process(url, fake, n, profile=None):
     now = utcnow()
     enqueue_due(url, n, now, "inproc", backend_of(fake))
     fake.clear()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **twilio_settings(fake)},
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", **gateway_settings(fake)},
                      instance_path=tempfile.mkdtemp())
     counts = STATEMENTS[url.split(":")[0].split("+")[0]] = Counter()
 
@@ -155,7 +155,7 @@ def dispatch_processes(url, fake, n, processes):
     fake.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRO_", "FLASK_", "TWILIO_"))}
     env.update({"PRO_DATABASE_URL": url, "PRO_SECRET_KEY": "bench",
-                **{f"PRO_{k}": v for k, v in twilio_settings(fake).items()}})
+                **{f"PRO_{k}": v for k, v in gateway_settings(fake).items()}})
     started = time.perf_counter()
     outputs = []
     # Each tick stops after its time budget; on a slow machine another round carries on.
@@ -193,7 +193,7 @@ def rate_line(name, n, seconds, target=TARGET_RATE):
 
 def throughput(kind, n, tmp, fake, profile=False):
     label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
-    via = " via Alibaba" if isinstance(fake, RemoteFakeAliyun) else ""
+    via = " via Alibaba" if backend_of(fake) == "aliyun" else ""
     with scratch_database(kind, tmp) as url:
         print(rate_line(f"dispatch{via}, 1 in-process tick, {label}", n, dispatch_in_process(url, fake, n)),
               flush=True)
