@@ -123,3 +123,14 @@ def test_every_action_the_app_records_reads_as_words_and_has_a_family():
     assert {"visit.moved", "visit.shifted", "reply.sent", "thread.done", "export.downloaded"} <= recorded
     assert sorted(recorded - ACTIONS.keys()) == []
     assert sorted({action.partition(".")[0] for action in recorded} - set(FAMILIES)) == []
+
+
+def test_a_csv_download_cut_short_is_audited_as_incomplete(app, client, events):
+    response = client.get("/staff/audit/?participant=P-001&format=csv")
+    first = next(iter(response.response))
+    assert first.startswith(b"at_utc,at_local,actor,")
+    response.close()  # the browser went away after the first piece
+    with app.app_context():
+        last = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert last.action == "export.downloaded"
+        assert (last.after["dataset"], last.after["complete"], last.after["rows"]) == ("audit", False, 0)
