@@ -289,6 +289,20 @@ def test_out_of_balance_stops_the_route_alerts_admins_and_sends_nothing_twice(
     assert any(m["to"] == "13700137003" for m in fake_aliyun.messages)  # the held admin text, too
 
 
+def test_one_push_settles_each_report_it_carries(app, make_participant, tick, fake_aliyun):
+    enrol(make_participant)
+    tick(ENROLLED)
+    welcome = {m["to"]: m for m in fake_aliyun.messages}
+    items = [{"phone_number": to, "success": to == PATIENT[3:], "biz_id": sent["biz_id"], "out_id": sent["out_id"],
+              "err_code": "DELIVERED" if to == PATIENT[3:] else "MK:0001", "err_msg": ""}
+             for to, sent in welcome.items()]
+    items.append({"phone_number": "13700137000", "success": True, "biz_id": "999^0"})  # not ours: ignored
+    assert fake_aliyun.post(url(app, "report"), items)[0] == 200
+    by_phone = {m.to_phone: m for m in outbox(app, template="welcome")}
+    assert by_phone[PATIENT].state == MessageState.DELIVERED
+    assert by_phone[MOTHER].state == MessageState.UNDELIVERED and "MK:0001" in by_phone[MOTHER].error_message
+
+
 def test_timeout_is_outcome_unknown_and_never_resent(app, make_participant, tick, fake_aliyun):
     enrol(make_participant)
     fake_aliyun.timeout_sleep = 2.0

@@ -68,8 +68,11 @@ def report(secret):
         if not isinstance(item.get("err_code") or "", str):
             abort(400)
     now = utcnow()
+    # One query for the push (Alibaba batches up to a thousand reports), not one per report.
+    by_sid = {m.provider_sid: m for m in db.session.scalars(
+        select(Message).where(Message.provider_sid.in_({item["biz_id"] for item in items})))}
     for item in items:
-        message = _reported(item)
+        message = _reported(item, by_sid)
         if message is None:
             continue  # not ours
         new = MessageState.DELIVERED if item["success"] else MessageState.UNDELIVERED
@@ -86,9 +89,9 @@ def report(secret):
     return jsonify(OK)
 
 
-def _reported(item):
-    """Find the text a report is about: by Alibaba's id, or by our outbox id for an outcome unknown."""
-    message = db.session.scalar(select(Message).where(Message.provider_sid == item["biz_id"]))
+def _reported(item, by_sid):
+    """Find the text a report is about: by Alibaba's id (`by_sid`), or by our outbox id for an outcome unknown."""
+    message = by_sid.get(item["biz_id"])
     if message is not None:
         return message if not item.get("out_id") or str(message.id) == item["out_id"] else None
     if not item.get("out_id") or len(item["out_id"]) > 18:
@@ -98,6 +101,7 @@ def _reported(item):
         return None
     # Its answer was lost (a timeout), but Alibaba took it: the report settles the outcome.
     message.provider_sid = item["biz_id"]
+    by_sid[message.provider_sid] = message
     return message
 
 
