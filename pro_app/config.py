@@ -52,6 +52,8 @@ class Defaults:
     LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
     #: Every staff member signs in with a second factor (TOTP); enrolment at the first login.
     REQUIRE_2FA = True
+    #: The name authenticator apps show beside the study's codes.
+    TOTP_ISSUER = "PRO study"
     #: Wrong passwords in a row that lock an account (15 min, doubling with each lock, a day at most).
     LOGIN_LOCK_AFTER = 10
     STAFF_INVITATION_DAYS = 7

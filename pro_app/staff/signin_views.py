@@ -97,7 +97,7 @@ def enrol():
             else:
                 _complete_login(user, now)
             return render_template("staff/two_factor_done.html", codes=codes, next=_next())
-    uri = twofactor.provisioning_uri(user, issuer=current_app.config.get("TOTP_ISSUER") or twofactor.ISSUER)
+    uri = twofactor.provisioning_uri(user, current_app.config["TOTP_ISSUER"])
     return render_template("staff/enrol.html", form=form, secret=user.totp_secret, qr=twofactor.qr_svg(uri)), \
         200 if not form.errors else 400
 

@@ -12,7 +12,6 @@ from pro_app.audit.operations import record
 from pro_app.staff.models import RecoveryCode
 from pro_app.staff.sessions import revoke_all
 
-ISSUER = "PRO study"
 RECOVERY_CODES = 10
 _NOT_CODE = re.compile(r"[^0-9a-z]")
 
@@ -22,7 +21,7 @@ def new_secret():
     return pyotp.random_base32(32)
 
 
-def provisioning_uri(user, issuer=ISSUER):
+def provisioning_uri(user, issuer):
     """Return the otpauth:// URI an authenticator app reads from the QR code."""
     return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=issuer)
 
