@@ -134,3 +134,21 @@ def test_a_csv_download_cut_short_is_audited_as_incomplete(app, client, events):
         last = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
         assert last.action == "export.downloaded"
         assert (last.after["dataset"], last.after["complete"], last.after["rows"]) == ("audit", False, 0)
+
+
+def test_the_csv_carries_no_phone_number_or_name(app, client, make_participant, login):
+    from pro_app.sms.operations import opt_out
+
+    make_participant("P-009", phone="+8613800138009")
+    with app.app_context():
+        opt_out(db.session, "+8613800138009", source="keyword", now=START)
+        db.session.add(AuditEvent(at=START, actor="system", action="contact.changed", entity="contact", entity_id=1,
+                                  before={"name": "王芳"}, after={"name": "李娜"}))
+        db.session.commit()
+        stored = " ".join(str(e.after) for e in db.session.scalars(select(AuditEvent)))
+    assert "+8613800138009" in stored and "李娜" in stored  # the log itself holds them
+    login("nurse")
+    text = client.get("/staff/audit/?format=csv").get_data(as_text=True)
+    assert "phone.opted_out" in text and "contact.changed" in text
+    assert "13800138009" not in text and "王芳" not in text and "李娜" not in text
+    assert "[removed]" in text
