@@ -1,6 +1,5 @@
 """The study audit log for staff: filter by who, what, participant and dates; pages; CSV."""
 
-import json
 from datetime import date
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
@@ -15,7 +14,7 @@ from pro_app.db import db
 from pro_app.exports.csvfile import write_csv
 from pro_app.exports.datasets import Chunks, chunks
 from pro_app.exports.operations import audited_download, record_export
-from pro_app.exports.tables import scrub
+from pro_app.exports.tables import snapshot_json
 from pro_app.inputs import page_arg
 from pro_app.participants.models import Participant
 from pro_app.protocol import current_protocol
@@ -74,9 +73,7 @@ def _csv(audit_filter):
     zone = current_protocol().timezone
     rows = ({"at_utc": e.at.isoformat(), "at_local": to_local(e.at, zone).isoformat(), "actor": e.actor,
              "action": e.action, "entity": e.entity, "entity_id": e.entity_id, "study_id": sid,
-             # A file leaves the app: names and phone numbers come out, as in the audit export.
-             "before": json.dumps(scrub(e.before), ensure_ascii=False, sort_keys=True) if e.before is not None else None,
-             "after": json.dumps(scrub(e.after), ensure_ascii=False, sort_keys=True) if e.after is not None else None,
+             "before": snapshot_json(e.before), "after": snapshot_json(e.after),
              "reason": e.reason} for e, sid in all_events(db.session, audit_filter))
     actor, now = Actor.staff(current_user), utcnow()
     filters = {k: v for k, v in request.args.items() if k != "format" and v}

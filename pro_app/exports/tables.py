@@ -120,12 +120,17 @@ def audit_rows(session, filters):
         yield {
             "event_id": event.id, "at_utc": event.at.isoformat(), "actor": event.actor, "action": event.action,
             "entity": event.entity, "entity_id": event.entity_id, "study_id": sid,
-            "before": _json(scrub(event.before)), "after": _json(scrub(event.after)), "reason": event.reason,
+            "before": snapshot_json(event.before), "after": snapshot_json(event.after), "reason": event.reason,
         }
 
 
 def _json(value):
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def snapshot_json(value):
+    """Return an audit snapshot as JSON for a file, names and phone numbers taken out."""
+    return _json(scrub(value))
 
 
 def alert_rows(session, filters):
