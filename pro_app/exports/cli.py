@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import func, select
 
 from pro_app.audit.operations import Actor
 from pro_app.clock import utcnow
@@ -15,7 +14,8 @@ from pro_app.exports.filters import Filters
 from pro_app.exports.operations import app_context, record_export
 from pro_app.exports.wide import write_wide
 from pro_app.protocol import current_protocol
-from pro_app.staff.models import StaffRole, StaffUser
+from pro_app.staff.auth import staff_by_email
+from pro_app.staff.models import StaffRole
 
 
 @click.group("export", cls=AppGroup)
@@ -29,7 +29,7 @@ def _actor(email, dataset):
             raise click.UsageError(f"export {dataset.name} holds names and phone numbers: give --as with an "
                                    "administrator's email")
         return Actor.command_line()
-    user = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+    user = staff_by_email(db.session, email)
     if user is None or not user.active:
         raise click.UsageError(f"--as: no active staff account {email!r}")
     if dataset.admin_only and user.role != StaffRole.ADMIN:
