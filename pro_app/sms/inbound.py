@@ -34,12 +34,10 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now,
     other free text gets an acknowledgement with the hotline and office hours, at most every 12
     hours per number, and waits in the inbox for a nurse.
     """
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.provider_sid == provider_sid)):
-        return None
     contacts = session.scalars(select(Contact).where(Contact.phone == from_phone).order_by(Contact.id)).all()
     action = parse_reply(body)
     participants = {c.participant_id for c in contacts}
-    # Twilio retries a webhook it thinks timed out, so the same text can arrive twice at once:
+    # Providers repeat a webhook or push they think failed, even while the first is running:
     # only the request whose row goes in acts on it.
     inbound_id = session.scalar(insert_new(session, InboundMessage, ["provider_sid"]).values(
         provider_sid=provider_sid, from_phone=from_phone, to_phone=to_phone, body=body[:1600],
