@@ -235,12 +235,10 @@ def submit():
     key = request.form.get("submit_key", "")
     if not isinstance(assignment_id, int) or not key:
         return _state_page("no_session")
-    if _submitted(assignment_id):
-        # A double tap or a resubmitted form: the answers are already stored, once.
-        return redirect(url_for(".done"), code=303)
     found, page = _current()
     if page is not None:
-        # The other tap may have finished in between (its draft is gone): go where it went.
+        # A double tap or a resubmitted form (the answers are already stored, once, and the draft
+        # is gone): go where the first one went.
         return redirect(url_for(".done"), code=303) if _submitted(assignment_id) else page
     assignment, draft, instrument = found
     if missing_required(instrument, draft.answers):
@@ -269,8 +267,8 @@ def submit():
 @bp.get("/done")
 def done():
     assignment_id = session.get(SESSION_KEY)
-    response = (db.session.scalar(select(Response).where(Response.assignment_id == assignment_id))
-                if isinstance(assignment_id, int) else None)
+    response = (db.session.scalar(select(Response).where(Response.assignment_id == assignment_id).options(
+        joinedload(Response.assignment).joinedload(Assignment.contact))) if isinstance(assignment_id, int) else None)
     if response is None:
         return _state_page("no_session")
     return render_template("q/done.html", a=response.assignment, response=response,
