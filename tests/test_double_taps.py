@@ -66,13 +66,16 @@ def fever_pages(app):
 
 
 @pytest.fixture
-def server(scratch_db, tmp_path, clock):
+def server(scratch_db, tmp_path, request):
     """(app, base URL) of the app served by a threaded werkzeug server on the scratch database."""
+    # The app first, then the clock: modules the app imports on creation would otherwise keep
+    # this test's fake utcnow, and the clock of every later test would miss them.
     app = create_app({
         "TESTING": True, "SECRET_KEY": "double-tap", "DATABASE_URL": scratch_db, "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False, "PUBLIC_URL": "http://localhost", "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "REQUIRE_2FA": False,
     }, instance_path=str(tmp_path))
+    request.getfixturevalue("clock")
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
