@@ -48,7 +48,7 @@ def _messages():
 
 
 #: Pages a family reaches from a text: their error pages offer the study hotline, not the staff login.
-PATIENT_PREFIXES = ("/q/", "/cal/")
+PATIENT_PREFIXES = ("/q/", "/cal/", "/p/")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

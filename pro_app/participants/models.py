@@ -85,6 +85,11 @@ class Contact(Base):
     quiet_end: Mapped[time] = mapped_column(default=time(8, 0))
     consent_at: Mapped[datetime | None]
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: When the evening-before reminders go, local to the contact; None: the protocol's time.
+    evening_time: Mapped[time | None]
+    #: The preferences link of the last welcome text: its hash, and when it was made (it lapses).
+    preferences_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    preferences_token_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     participant: Mapped[Participant] = relationship(back_populates="contacts")

@@ -17,6 +17,7 @@ from pro_app.participants.operations import DuplicateStudyId, enrol, just_enroll
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
+from pro_app.reminders.preferences import choices_for, evening_time_of, parse_form, set_preferences
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 from pro_app.visits.models import OPEN_STATUSES, Visit
@@ -91,7 +92,7 @@ def new():
 
 @bp.get("/<study_id>")
 @staff_required()
-def show(study_id, status_form=None, code=200):
+def show(study_id, status_form=None, code=200, preference_errors=None):
     participant = get_participant_or_404(study_id)
     now = utcnow()
     months = [
@@ -107,9 +108,12 @@ def show(study_id, status_form=None, code=200):
     allergies = db.session.scalars(select(Response).where(
         Response.participant_id == participant.id, Response.instrument_id == "baseline")
         .order_by(Response.submitted_at)).all()
+    protocol = current_protocol()
+    preferences = {c.id: (choices_for(c, protocol), evening_time_of(c, protocol)) for c in participant.contacts}
     return render_template("participants/show.html", p=participant, months=months, now=now,
                            statuses=phone_statuses([c.phone for c in participant.contacts]),
-                           status_form=status_form, allergies=allergies), code
+                           status_form=status_form, allergies=allergies, preferences=preferences,
+                           preference_errors=preference_errors or {}), code
 
 
 @bp.post("/<study_id>/status")
@@ -122,6 +126,24 @@ def change_status(study_id):
     set_participant_status(db.session, participant, ParticipantStatus(form.status.data), reason=form.reason.data,
                            actor=Actor.staff(current_user), now=utcnow())
     db.session.commit()
+    return redirect(url_for(".show", study_id=study_id), code=303)
+
+
+@bp.post("/<study_id>/contacts/<int:contact_id>/preferences")
+@staff_required(*WRITE_ROLES)
+def contact_preferences(study_id, contact_id):
+    participant = get_participant_or_404(study_id)
+    contact = next((c for c in participant.contacts if c.id == contact_id), None)
+    if contact is None:
+        abort(404)
+    protocol = current_protocol()
+    values, errors = parse_form(request.form, choices_for(contact, protocol))
+    if errors:
+        return show(study_id, code=400, preference_errors={contact.id: errors})
+    changed = set_preferences(db.session, contact, protocol, actor=Actor.staff(current_user), now=utcnow(),
+                              reason="set by staff", **values)
+    db.session.commit()
+    flash(_("Reminder time and language saved; pending texts follow.") if changed else _("Nothing was changed."))
     return redirect(url_for(".show", study_id=study_id), code=303)
 
 

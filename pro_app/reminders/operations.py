@@ -18,8 +18,10 @@ WELCOME_VALID = timedelta(days=7)
 CALENDAR_LINK = "{calendar}"
 #: The same calendar as a webcal:// link, which a phone subscribes to (an https .ics it imports once).
 WEBCAL_LINK = "{webcal}"
-#: A link token in a text: /q/<token> or /cal/<token>.ics.
-LINK_TOKEN = re.compile(r"(/(?:q|cal)/)([A-Za-z0-9_-]{5,})")
+#: Where the preferences link goes in the welcome text; its token too is made when the text is sent.
+PREFERENCES_LINK = "{preferences}"
+#: A link token in a text: /q/<token>, /cal/<token>.ics or /p/<token>.
+LINK_TOKEN = re.compile(r"(/(?:q|cal|p)/)([A-Za-z0-9_-]{5,})")
 
 
 def hash_token(token):
@@ -43,7 +45,7 @@ def recipients_of(participant):
     """Return the participant's contacts who agreed to texts, as the planner sees them."""
     return [
         Recipient(c.id, c.phone, c.language, c.timezone, c.quiet_start, c.quiet_end,
-                  c.receives_visit_reminders)
+                  c.receives_visit_reminders, c.evening_time)
         for c in participant.contacts if c.consent_at is not None
     ]
 
@@ -119,39 +121,49 @@ def change_text_rows(visit, change, protocol, now, *, old_local=None):
         return []
     template = f"visit_{change}"
     rows = []
+    old_date = old_local.strftime("%Y-%m-%d") if old_local is not None else None
     for r in recipients_of(participant):
         if not r.wants_visit_reminders:
             continue
-        lang = r.language
-        reminder = visit_params(lang, visit.local_start, participant.timezone, r.timezone, "other",
-                                place=protocol.place(visit.kind.value, lang))
-        params = {key: reminder[key] for key in ("date", "weekday", "time", "zone_note", "place")}
-        params["visit_name"] = VISIT_NAMES[(visit.kind.value, lang)]
-        if old_local is not None:
-            params["old_date"] = old_local.strftime("%Y-%m-%d")
         rows.append(message_row(
             key=f"change:visit:{visit.id}:r{visit.revision}:c{r.contact_id}", participant_id=participant.id,
-            contact_id=r.contact_id, visit_id=visit.id, phone=r.phone, template=template, language=lang,
-            body=render(template, lang, site=protocol.site_name[lang], **params),
+            contact_id=r.contact_id, visit_id=visit.id, phone=r.phone, template=template, language=r.language,
+            body=change_text(visit, template, protocol, r.language, r.timezone, old_date=old_date),
             due_at=now, expires_at=visit.starts_at, now=now,
         ))
     return rows
 
 
+def change_text(visit, template, protocol, lang, contact_zone, *, old_date=None):
+    """Render a visit's change text (visit_moved, visit_cancelled or visit_added) for one contact."""
+    reminder = visit_params(lang, visit.local_start, visit.participant.timezone, contact_zone, "other",
+                            place=protocol.place(visit.kind.value, lang))
+    params = {key: reminder[key] for key in ("date", "weekday", "time", "zone_note", "place")}
+    params["visit_name"] = VISIT_NAMES[(visit.kind.value, lang)]
+    if old_date is not None:
+        params["old_date"] = old_date
+    return render(template, lang, site=protocol.site_name[lang], **params)
+
+
+def welcome_text(protocol, lang):
+    """Render the welcome text with the placeholders its links are put in when it is sent."""
+    return render("welcome", lang, site=protocol.site_name[lang], calendar_url=CALENDAR_LINK,
+                  webcal_url=WEBCAL_LINK, preferences_url=PREFERENCES_LINK)
+
+
 def plan_participant(session, participant, protocol, *, public_url, now):
-    """Queue the welcome text (with a calendar link) and every visit reminder; flush."""
+    """Queue the welcome text (with calendar and preferences links) and every visit reminder; flush."""
     rows = []
     for contact in participant.contacts:
         if contact.consent_at is None:
             continue
         lang = contact.language
-        # The calendar token is made when the text goes out, so the outbox never holds it whole.
+        # The calendar and preferences tokens are made when the text goes out, so the outbox never
+        # holds them whole.
         rows.append(message_row(
             key=f"welcome:c{contact.id}", participant_id=participant.id, contact_id=contact.id,
             phone=contact.phone, template="welcome", language=lang, due_at=now,
-            expires_at=now + WELCOME_VALID, now=now,
-            body=render("welcome", lang, site=protocol.site_name[lang], calendar_url=CALENDAR_LINK,
-                        webcal_url=WEBCAL_LINK),
+            expires_at=now + WELCOME_VALID, now=now, body=welcome_text(protocol, lang),
         ))
     for visit in participant.visits:
         rows.extend(visit_reminder_rows(visit, protocol, now))

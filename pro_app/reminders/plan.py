@@ -18,6 +18,8 @@ class Recipient:
     quiet_start: time
     quiet_end: time
     wants_visit_reminders: bool = True
+    #: The contact's own time for the evening-before reminders; None: the protocol's.
+    evening_time: time | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,18 @@ class PlannedReminder:
     expires_at: datetime
     during_quiet_hours: bool
     params: dict = field(default_factory=dict, compare=False)
+
+
+def is_evening_step(step):
+    """Tell whether a reminder step is one of the evenings before a visit (a family may move those)."""
+    return step.days_before > 0 and not step.during_quiet_hours
+
+
+def step_time(step, recipient):
+    """Return a step's local time for one contact: their own evening time for the evenings before."""
+    if recipient.evening_time is not None and is_evening_step(step):
+        return recipient.evening_time
+    return step.time
 
 
 def plan_visit_reminders(*, visit_id, revision, starts_at, visit_zone, recipients, steps, now):
@@ -46,7 +60,7 @@ def plan_visit_reminders(*, visit_id, revision, starts_at, visit_zone, recipient
             continue
         times = []
         for step in steps:
-            due = local_to_utc(visit_day - timedelta(days=step.days_before), step.time, r.timezone)
+            due = local_to_utc(visit_day - timedelta(days=step.days_before), step_time(step, r), r.timezone)
             if not step.during_quiet_hours:
                 due = next_allowed(due, r.timezone, r.quiet_start, r.quiet_end)
             times.append((step, due))

@@ -6,10 +6,12 @@ TEXTS = {
     "welcome": {
         "zh-CN": "【{site}】您好，您已开始接收研究访视提醒短信。订阅访视日历（改期自动更新）：{webcal_url} "
                  "或打开 {calendar_url} "
+                 "更改提醒时间或短信语言：{preferences_url} "
                  "需要输血时，请先告诉医院您正在参加本研究（可能影响配血检测）。"
                  "回复 HELP 获取帮助，回复 退订 或 STOP 停止接收。",
         "en": "{site}: you will now get study visit reminders by text. Subscribe to the visit calendar "
-              "(it follows any change): {webcal_url} or open {calendar_url} Before any blood transfusion, "
+              "(it follows any change): {webcal_url} or open {calendar_url} Reminder time or language: "
+              "{preferences_url} Before any blood transfusion, "
               "tell the hospital you are in this study (it can affect blood-matching tests). "
               "Reply HELP for help, STOP to stop.",
     },
@@ -83,6 +85,18 @@ TEXTS = {
     "reply_opt_in": {
         "zh-CN": "【{site}】您将重新接收研究提醒短信。回复 退订 或 STOP 可随时停止。",
         "en": "{site}: you will get study reminder texts again. Reply STOP at any time to stop.",
+    },
+    "reply_language": {
+        "zh-CN": "【{site}】好的，以后的研究短信将使用中文。回复 EN 可改为英文。",
+        "en": "{site}: OK, your study texts will now be in English. Reply 中文 for Chinese.",
+    },
+    "reply_evening_time": {
+        "zh-CN": "【{site}】好的，访视前一天晚上的提醒将在 {time} 发送。",
+        "en": "{site}: OK, reminders on the evenings before a visit will now come at {time}.",
+    },
+    "reply_evening_choices": {
+        "zh-CN": "【{site}】访视前一天晚上的提醒可以在这些时间发送：{times}。例如回复 时间 19",
+        "en": "{site}: reminders on the evenings before a visit can come at {times}. Reply e.g. TIME 19",
     },
     "reply_confirmed": {
         "zh-CN": "【{site}】谢谢，已确认您 {date} 的研究访视。",

@@ -15,7 +15,8 @@ from sqlalchemy.pool import StaticPool
 
 from pro_app.participants.models import Contact, Participant, ParticipantStatus
 from pro_app.questionnaires.operations import LINK, new_link
-from pro_app.reminders.operations import CALENDAR_LINK, WEBCAL_LINK, new_calendar_token
+from pro_app.reminders.operations import CALENDAR_LINK, PREFERENCES_LINK, WEBCAL_LINK, new_calendar_token
+from pro_app.reminders.preferences import new_preferences_token
 from pro_app.reminders.quiet import next_allowed
 from pro_app.sms import workers
 from pro_app.sms.inbound import STOP_CONFIRMATION
@@ -284,6 +285,9 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
         tokens.append(new_calendar_token(message.contact))
         body = body.replace(CALENDAR_LINK, f"{public_url}/cal/{tokens[-1]}.ics")
         body = body.replace(WEBCAL_LINK, f"webcal://{public_url.split('://', 1)[-1]}/cal/{tokens[-1]}.ics")
+    if message.contact is not None and PREFERENCES_LINK in body:
+        tokens.append(new_preferences_token(message.contact, now))
+        body = body.replace(PREFERENCES_LINK, f"{public_url}/p/{tokens[-1]}")
     if tokens:
         # A link's token exists only in the text itself; the outbox keeps it shortened,
         # except with the console gateway, whose outbox is the demo phone's inbox.

@@ -9,8 +9,9 @@ from pro_app.db import insert_new
 from pro_app.participants.models import Contact
 from pro_app.protocol.hotline import hotline
 from pro_app.reminders.operations import enqueue, message_row
+from pro_app.reminders.preferences import choices_for, set_preferences
 from pro_app.reminders.texts import render
-from pro_app.sms.keywords import parse_reply
+from pro_app.sms.keywords import parse_preference, parse_reply
 from pro_app.sms.models import InboundMessage, Message
 from pro_app.sms.operations import mark_reachable, opt_in, opt_out
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitStatus
@@ -30,7 +31,8 @@ def provider_confirms_stop(config, provider):
 def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now, provider_confirms_stop=False):
     """Store one inbound text and act on it; a repeat of the same provider id does nothing.
 
-    STOP and START are confirmed (STOP only where the provider does not confirm it itself); any
+    STOP and START are confirmed (STOP only where the provider does not confirm it itself), and so
+    is a change of language or evening reminder time (in the new setting); any
     other free text gets an acknowledgement with the hotline and office hours, at most every 12
     hours per number, and waits in the inbox for a nurse.
     """
@@ -75,6 +77,9 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now,
                        after=visit.snapshot(), reason="confirmed by text reply")
             inbound.handled_at = now
             reply = ("reply_confirmed", {"date": visit.local_start.strftime("%Y-%m-%d")})
+    elif action in ("language", "evening_time") and contacts:
+        inbound.handled_at = now
+        reply = _set_by_keyword(session, contacts, *parse_preference(body), protocol=protocol, actor=actor, now=now)
     elif action == "reschedule" and contacts:
         reply = ("reply_reschedule", {})  # stays open in the inbox for a nurse to call back
     elif action == "other" and contact is not None and not _acknowledged_lately(session, from_phone, now):
@@ -91,6 +96,22 @@ def receive(session, *, provider_sid, from_phone, to_phone, body, protocol, now,
             body=render(template, lang, site=protocol.site_name[lang], **params),
         )])
     return inbound
+
+
+def _set_by_keyword(session, contacts, setting, value, *, protocol, actor, now):
+    """Apply a language or evening-time keyword to every contact on the number; return the reply to send."""
+    if setting == "evening_time" and value not in choices_for(contacts[0], protocol):
+        times = choices_for(contacts[0], protocol)
+        sep = "、" if contacts[0].language == "zh-CN" else ", "
+        return "reply_evening_choices", {"times": sep.join(t.strftime("%H:%M") for t in times)}
+    for contact in contacts:
+        if setting == "evening_time" and value not in choices_for(contact, protocol):
+            continue  # a contact with quiet hours of their own that this time falls in
+        set_preferences(session, contact, protocol, actor=actor, now=now, reason="by text reply",
+                        **{setting: value})
+    if setting == "language":
+        return "reply_language", {}
+    return "reply_evening_time", {"time": value.strftime("%H:%M")}
 
 
 def _acknowledged_lately(session, phone, now):

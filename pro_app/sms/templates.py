@@ -18,7 +18,7 @@ CODE = re.compile(r"SMS_[0-9]{6,20}")
 #: signature, the preparation wording is fixed per visit type, and approved templates carry only
 #: https links (the https calendar link opens a page offering the webcal:// subscription).
 NOT_VARIABLES = {"site", "preparation", "visit_type", "webcal_url"}
-LINK_PATHS = {"link": "/q/", "calendar_url": "/cal/", "url": "/staff/alerts/"}
+LINK_PATHS = {"link": "/q/", "calendar_url": "/cal/", "preferences_url": "/p/", "url": "/staff/alerts/"}
 TOKEN_SAMPLE = "x" * 32
 
 
@@ -81,6 +81,7 @@ def sample_value(name, rule, language, public_url, site_phone):
         "visit_name": "骨髓穿刺" if language == "zh-CN" else "marrow aspirate",
         "hours": "H" * 35,  # the protocol file allows 35 characters
         "free_text": "文" * 35,  # a nurse's reply through Alibaba is held to 35 characters
+        "times": "18:00、19:00、20:00",  # the evening times a family may choose
     }
     if kind == "link":
         path = LINK_PATHS.get(name, "/")
