@@ -27,7 +27,7 @@ def test_allergies_from_baseline_are_on_the_participant_page(app, client, login,
     page = client.get("/staff/participants/P-001").get_data(as_text=True)
     assert "Allergies (baseline)" in page and "baseline questionnaire not answered yet" in page
     _answer_baseline(app, {"feel_overall": 7, "activity_level": 4, "has_allergies": True,
-                           "allergies_details": "Penicillin <b>rash</b>", "message_time": 0})
+                           "allergies_details": "Penicillin <b>rash</b>", "evening_time": 19})
     page = client.get("/staff/participants/P-001").get_data(as_text=True)
     assert "<strong>Penicillin &lt;b&gt;rash&lt;/b&gt;</strong>" in page  # shown, and escaped
     assert "not answered yet" not in page
@@ -35,7 +35,7 @@ def test_allergies_from_baseline_are_on_the_participant_page(app, client, login,
 
 def test_no_known_allergies_is_said_plainly(app, client, login, make_participant):
     make_participant("P-001", start=date(2026, 3, 9))  # baseline still open
-    _answer_baseline(app, {"feel_overall": 7, "activity_level": 4, "has_allergies": False, "message_time": 0})
+    _answer_baseline(app, {"feel_overall": 7, "activity_level": 4, "has_allergies": False, "evening_time": 19})
     login("nurse", lang="en")
     page = client.get("/staff/participants/P-001").get_data(as_text=True)
     assert "none known" in page

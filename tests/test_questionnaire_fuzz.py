@@ -204,7 +204,7 @@ def as_server_reads(body):
 
 FILL = {"baseline": [{"feel_overall": "6", "activity_level": "3"},
                      {"has_allergies": "yes", "allergies_details": "Penicillin: a rash"},
-                     {"last_transfusion": "2026-01-15", "message_time": "4"}],
+                     {"last_transfusion": "2026-01-15", "evening_time": "19"}],
         "post-infusion": [{"temperature": "37.2", "temperature_route": "2", "chills": "yes", "chills_severity": "2"},
                           dict.fromkeys(["breathing", "throat_swelling", "chest_heart", "fainting"], "0"),
                           dict.fromkeys(["bleeding", "confusion", "vision"], "0"),

@@ -12,6 +12,7 @@ from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.i18n import select_language
+from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
@@ -23,6 +24,7 @@ from pro_app.questionnaires.models import (
     Response,
     ResponseDraft,
 )
+from pro_app.reminders.preferences import apply_baseline_answer
 from pro_app.scheduler import gateway
 from pro_app.sms.dispatch import send_now
 
@@ -256,6 +258,8 @@ def submit():
     # Alerts and their texts are written in the same transaction as the response.
     context = alerts.context()
     _findings, keys = assess_response(db.session, response, instrument, now=now, **context)
+    # The baseline asks the evening reminder time: the answer sets it (the same transaction).
+    apply_baseline_answer(db.session, response, current_protocol(), now=now)
     db.session.commit()
     if keys:
         # Red: try to reach the nurse now rather than at the next tick.

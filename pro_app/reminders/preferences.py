@@ -5,7 +5,7 @@ from datetime import time, timedelta
 
 from sqlalchemy import select, update
 
-from pro_app.audit.operations import record
+from pro_app.audit.operations import Actor, record
 from pro_app.participants.models import LANGUAGES
 from pro_app.reminders.operations import (
     change_text,
@@ -24,6 +24,8 @@ EVENING_TIMES = (time(18, 0), time(19, 0), time(20, 0))
 #: How long the preferences link in the welcome text works; the keywords work for good.
 PREFERENCES_LINK_VALID = timedelta(days=90)
 CHANGE_TEXTS = ("visit_moved", "visit_cancelled", "visit_added")
+#: The baseline item whose answer (an hour) sets the evening time.
+BASELINE_ITEM = "evening_time"
 
 
 def protocol_evening_time(protocol):
@@ -114,6 +116,24 @@ def set_preferences(session, contact, protocol, *, actor, now, language=None, ev
     session.flush()
     replan_contact(session, contact, protocol, now)
     return changed
+
+
+def apply_baseline_answer(session, response, protocol, *, now):
+    """Set the respondent's evening reminder time from a baseline answer, audited; flush.
+
+    The baseline questionnaire asks the hour of the evening reminder with the page's choices;
+    whoever answered (patient or caregiver) gets the time. Returns the settings that changed.
+    """
+    hour = (response.answers or {}).get(BASELINE_ITEM) if response.instrument_id == "baseline" else None
+    if not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23:
+        return []
+    from pro_app.participants.models import Contact
+
+    contact = session.get(Contact, response.contact_id)
+    if contact is None or time(hour) not in choices_for(contact, protocol):
+        return []
+    return set_preferences(session, contact, protocol, actor=Actor(label=f"questionnaire:contact {contact.id}"),
+                           now=now, evening_time=time(hour), reason="baseline questionnaire answer")
 
 
 def replan_contact(session, contact, protocol, now):
