@@ -6,9 +6,9 @@ import time as clock
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 
-from sqlalchemy import String, cast, exists, func, literal, or_, select, update
+from sqlalchemy import String, bindparam, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import StaticPool
@@ -201,15 +201,23 @@ def still_true():
 STALE_REASONS = ("visit changed", "participant not active", "no consent to texts", "opted out or unreachable")
 
 
+@cache
+def _attempt():
+    # Built once: the conditions make a large statement, and building it (and its cache key)
+    # for every text cost more than running it.
+    return update(Message).where(
+        Message.id == bindparam("message_id"), Message.state == MessageState.SENDING,
+        Message.claimed_by == bindparam("owner"), Message.attempted_at.is_(None), *still_true(),
+    ).values(attempted_at=bindparam("at"), updated_at=bindparam("at"))
+
+
 def mark_attempted(session, message_id, owner, now):
     """Record that `owner` is about to send, if the text still holds; False when it must not go.
 
     One statement checks the claim (not recovered meanwhile) and that the text is still true.
     """
-    return _bulk(session, update(Message).where(
-        Message.id == message_id, Message.state == MessageState.SENDING,
-        Message.claimed_by == owner, Message.attempted_at.is_(None), *still_true(),
-    ).values(attempted_at=now, updated_at=now)) == 1
+    session.flush()
+    return session.connection().execute(_attempt(), {"message_id": message_id, "owner": owner, "at": now}).rowcount == 1
 
 
 def cancel_if_stale(session, message_id, owner, now):
