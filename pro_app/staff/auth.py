@@ -2,7 +2,7 @@
 
 import logging
 from datetime import timedelta
-from functools import wraps
+from functools import cache, wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,7 +19,12 @@ from pro_app.staff.models import StaffUser
 
 log = logging.getLogger(__name__)
 hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_DUMMY_HASH = hasher.hash("not a real password")
+
+
+@cache
+def dummy_hash():
+    """A hash to check an unknown account's password against, made on first need (it takes a while)."""
+    return hasher.hash("not a real password")
 
 
 def hash_password(password):
@@ -83,7 +88,7 @@ def note_failure(session, user, *, now, lock_after=10):
 def verify_password(user, password):
     """Tell whether a password is this staff member's; without an account, take as long and say no."""
     try:
-        return hasher.verify(_DUMMY_HASH if user is None else user.password_hash, password) and user is not None
+        return hasher.verify(dummy_hash() if user is None else user.password_hash, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
