@@ -2,19 +2,20 @@
 
 * Dispatch throughput (target: at least 300 texts a second on a 2-core machine): due texts
   drained by `run_tick` through the real TwilioGateway (the twilio SDK over HTTP) to a
-  loopback FakeTwilio started in this process, or with `--backend aliyun` through the real
-  AliyunGateway (Alibaba Cloud's dysmsapi SDK, signed requests, approved templates) to a
-  loopback FakeAliyun; once in-process (with the statements per text, by kind), then with 1
-  and 4 concurrent `pro-app tick` processes (PRO_SMS_CONCURRENCY threads each; wall time from
-  the first start to the last exit, process start-up included). On a temporary SQLite file (WAL) and, when
-  PRO_BENCH_DATABASE_URL is set, on a scratch PostgreSQL database created on that server
-  and dropped afterwards (the database the URL names is never written to).
+  loopback FakeTwilio, or with `--backend aliyun` through the real AliyunGateway (Alibaba
+  Cloud's dysmsapi SDK, signed requests, approved templates) to a loopback FakeAliyun, each
+  fake in a process of its own as the provider would be; once in-process (with the statements
+  per text, by kind), then with 1 and 4 concurrent `pro-app tick` processes
+  (PRO_SMS_CONCURRENCY threads each; wall time from the first start to the last exit, process
+  start-up included). On a temporary SQLite file (WAL) and, when PRO_BENCH_DATABASE_URL is
+  set, on a scratch PostgreSQL database created on that server and dropped
+  afterwards (the database the URL names is never written to).
 * Planning (target: under 50 ms per participant): `visit_reminder_rows` over every visit of
   one freshly enrolled participant (a patient and two caregivers); "plan + store" adds the
   enqueue and the commit.
 
-The fake gateway shares this machine's two cores (and, in-process, the GIL) with the sender,
-so these rates understate what the sender does against the real Twilio API.
+The fake gateway shares this machine's two cores with the sender, so these rates understate
+what the sender does against the real provider.
 
     python bench/dispatch.py [texts] [--profile] [--backend twilio|aliyun] [--db sqlite|postgresql]
                              [--no-planning]
@@ -38,8 +39,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import databases, logs_to_devnull, scratch_database, summary  # noqa: E402
-from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME, RemoteFakeAliyun  # noqa: E402
-from fake_twilio import FakeTwilio  # noqa: E402
+from fake_aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SIGN_NAME  # noqa: E402
+from loopback import RemoteFake  # noqa: E402
 from sqlalchemy import create_engine, delete, event, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -102,14 +103,14 @@ def gateway_settings(fake):
     if backend_of(fake) == "aliyun":
         return {"SMS_BACKEND": "aliyun", "ALIYUN_ACCESS_KEY_ID": ACCESS_KEY_ID,
                 "ALIYUN_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "ALIYUN_SIGN_NAME": SIGN_NAME,
-                "ALIYUN_ENDPOINT": fake.endpoint}
+                "ALIYUN_ENDPOINT": fake.url}
     return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
             "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM": SENDER,
-            "TWILIO_BASE_URL": fake.base_url}
+            "TWILIO_BASE_URL": fake.url}
 
 
 def backend_of(fake):
-    return "aliyun" if isinstance(fake, RemoteFakeAliyun) else "twilio"
+    return Path(fake.script).stem.removeprefix("fake_")
 
 
 def dispatch_in_process(url, fake, n, profile=None):
@@ -257,16 +258,12 @@ def planning(url, samples):
 
 
 def main(texts=2000, samples=200, profile=False, backend="twilio", kinds=None, planning_too=True):
-    if backend == "aliyun":
-        # The fake runs in a process of its own: in this one it would share the GIL with the sender.
-        with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, RemoteFakeAliyun() as fake:
-            for kind in kinds or databases():
-                throughput(kind, texts, tmp, fake, profile)
-        return
-    with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, FakeTwilio() as fake:
+    # The fake runs in a process of its own: in this one it would share the GIL with the sender.
+    fake_script = ROOT / "tests" / f"fake_{backend}.py"
+    with logs_to_devnull(), tempfile.TemporaryDirectory() as tmp, RemoteFake(fake_script) as fake:
         for kind in kinds or databases():
             throughput(kind, texts, tmp, fake, profile)
-        for kind in (kinds or databases()) if planning_too else ():
+        for kind in (kinds or databases()) if planning_too and backend == "twilio" else ():
             label = {"sqlite": "SQLite file (WAL)", "postgresql": "PostgreSQL"}[kind]
             with scratch_database(kind, tmp) as url:
                 plan_ms, store_ms, counts = planning(url, samples)

@@ -31,7 +31,7 @@ import uuid
 from urllib.parse import parse_qsl, quote, urlsplit
 from urllib.request import Request
 
-from loopback import OPENER, Handler, LoopbackFake
+from loopback import OPENER, Handler, LoopbackFake, serve_until_stdin_closes
 
 ACCESS_KEY_ID = "LTAI5tFakeAccessKey01"
 ACCESS_KEY_SECRET = "fake-secret-0123456789abcdef0123"
@@ -206,17 +206,10 @@ class _Handler(Handler):
         self._reply(*fake._send_sms(query))
 
     def do_GET(self):
-        """Hand the recorded texts to a benchmark that runs the fake in a process of its own."""
-        if self.path != "/_fake/messages":
-            return self._reply(404, {"Code": "NotFound"})
-        self._reply(200, self.server.fake.messages)
+        if not self.answer_recorded():
+            self._reply(404, {"Code": "NotFound"})
 
-    def do_DELETE(self):
-        """Forget the recorded texts, for a benchmark that runs the fake in a process of its own."""
-        if self.path != "/_fake/messages":
-            return self._reply(404, {"Code": "NotFound"})
-        self.server.fake.clear()
-        self._reply(200, {})
+    do_DELETE = do_GET
 
     def _reply(self, status, payload):
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -227,35 +220,9 @@ class _Handler(Handler):
         self.wfile.write(body)
 
 
-class RemoteFakeAliyun:
-    """A FakeAliyun in a process of its own (its own GIL, like the real API), seen through the same methods."""
-
-    def __enter__(self):
-        import subprocess
-
-        self._process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         text=True)
-        self.endpoint = self._process.stdout.readline().strip()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._process.stdin.close()
-        self._process.wait(timeout=10)
-
-    @property
-    def messages(self):
-        with OPENER.open(f"{self.endpoint}/_fake/messages", timeout=30) as response:
-            return json.loads(response.read())
-
-    def clear(self):
-        OPENER.open(Request(f"{self.endpoint}/_fake/messages", method="DELETE"), timeout=30).close()
-
-
 if __name__ == "__main__":
-    # Serve until standard input closes: `python tests/fake_aliyun.py` prints its endpoint.
+    # For RemoteFake: serve until standard input closes.
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     from pro_app.sms.templates import TemplateSet
 
-    with FakeAliyun(TemplateSet()) as served:
-        print(served.endpoint, flush=True)
-        sys.stdin.read()
+    serve_until_stdin_closes(FakeAliyun(TemplateSet()), "endpoint")

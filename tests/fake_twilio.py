@@ -47,7 +47,7 @@ from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlencode
 from urllib.request import Request
 
-from loopback import OPENER, Handler, LoopbackFake
+from loopback import OPENER, Handler, LoopbackFake, serve_until_stdin_closes
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -259,7 +259,13 @@ class _Handler(Handler):
     def do_GET(self):
         """Fetch a message."""
         self._read_form()
+        if self.answer_recorded():
+            return
         self._dispatch(_FETCH_PATH, lambda match: self.server.fake._fetch(match["sid"]))
+
+    def do_DELETE(self):
+        if not self.answer_recorded():
+            self._reply(*_not_found(self.path))
 
     def _read_form(self):
         """Read the whole body (so keep-alive stays in sync) and parse it as a form."""
@@ -290,3 +296,8 @@ class _Handler(Handler):
             self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
         self.end_headers()
         self.wfile.write(body)
+
+
+if __name__ == "__main__":
+    # For RemoteFake: serve until standard input closes.
+    serve_until_stdin_closes(FakeTwilio(), "base_url", "account_sid", "auth_token")

@@ -1,12 +1,16 @@
 """What the loopback fakes of SMS providers share: a server in a daemon thread, recorded texts, injected failures."""
 
+import json
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.request import ProxyHandler, build_opener
+from urllib.request import ProxyHandler, Request, build_opener
 
 # No proxy: callbacks and pushes go to servers on this machine.
 OPENER = build_opener(ProxyHandler({}))
+#: Where a fake in a process of its own hands over (GET) or forgets (DELETE) what it recorded.
+RECORDED = "/_fake/messages"
 
 
 class LoopbackFake:
@@ -141,3 +145,57 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         """Stay silent: tests and benchmarks read their own output."""
+
+    def answer_recorded(self):
+        """Answer GET/DELETE of RECORDED for a RemoteFake; False for any other request."""
+        if self.path != RECORDED:
+            return False
+        fake = self.server.fake
+        if self.command == "DELETE":
+            fake.clear()
+        body = json.dumps(fake.messages if self.command == "GET" else {}, ensure_ascii=False).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
+
+class RemoteFake:
+    """A fake run as `python <script>` in a process of its own (its own GIL, like the real API).
+
+    The script serves with serve_until_stdin_closes; its attributes (the URL and credentials the
+    app is configured with) are read from its first line, and `messages`/`clear` work as on the
+    fake itself.
+    """
+
+    def __init__(self, script):
+        self.script = script
+
+    def __enter__(self):
+        self._process = subprocess.Popen([sys.executable, str(self.script)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        self.attributes = json.loads(self._process.stdout.readline())
+        self.__dict__.update(self.attributes)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._process.stdin.close()
+        self._process.wait(timeout=10)
+
+    @property
+    def messages(self):
+        with OPENER.open(f"{self.url}{RECORDED}", timeout=30) as response:
+            return json.loads(response.read())
+
+    def clear(self):
+        OPENER.open(Request(f"{self.url}{RECORDED}", method="DELETE"), timeout=30).close()
+
+
+def serve_until_stdin_closes(fake, url, *names):
+    """Run `fake` until standard input closes, after printing for RemoteFake its base URL (the
+    attribute `url` names) and the other attributes a client needs."""
+    with fake:
+        print(json.dumps({"url": getattr(fake, url)} | {name: getattr(fake, name) for name in names}), flush=True)
+        sys.stdin.read()
