@@ -11,8 +11,8 @@ from pro_app.exports.records import BATCH
 from pro_app.participants.models import Participant
 
 #: The kinds of change a reader filters by: the first part of an event's action.
-FAMILIES = ("alert", "participant", "visit", "questionnaire", "reply", "thread", "phone", "consent", "export",
-            "oncall", "staff", "sms")
+FAMILIES = ("alert", "participant", "contact", "visit", "questionnaire", "reply", "thread", "phone", "consent",
+            "export", "oncall", "staff", "sms")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ ACTIONS = {
     "alert.claimed": _l("alert claimed"), "alert.acknowledged": _l("alert acknowledged"),
     "alert.resolved": _l("alert resolved"),
     "participant.enrolled": _l("participant enrolled"), "participant.status": _l("participant status changed"),
+    "contact.preferences": _l("reminder time or language changed"),
     "visit.added": _l("visit added"), "visit.moved": _l("visit moved"), "visit.confirmed": _l("visit confirmed"),
     "visit.done": _l("visit done"), "visit.missed": _l("visit missed"), "visit.cancelled": _l("visit cancelled"),
     "visit.scheduled": _l("visit reinstated"), "visit.shifted": _l("visit moved along with an earlier one"),
@@ -27,7 +28,8 @@ ACTIONS = {
 
 
 FAMILY_LABELS = {
-    "alert": _l("alerts"), "participant": _l("participants"), "visit": _l("visits"),
+    "alert": _l("alerts"), "participant": _l("participants"), "contact": _l("contacts' text settings"),
+    "visit": _l("visits"),
     "questionnaire": _l("questionnaires"), "reply": _l("replies"), "phone": _l("phone numbers"),
     "consent": _l("consent"), "export": _l("exports"), "oncall": _l("on-call rota"), "staff": _l("staff accounts"),
     "sms": _l("text routes"), "thread": _l("text conversations"),
