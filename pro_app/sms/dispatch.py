@@ -22,7 +22,7 @@ from pro_app.sms import workers
 from pro_app.sms.inbound import STOP_CONFIRMATION
 from pro_app.sms.models import Message, MessageState, PhoneNumber
 from pro_app.sms.operations import mark_unreachable, opt_out
-from pro_app.sms.routing import hold, stop_route, wait_for_route
+from pro_app.sms.routing import held, stop_route, wait_for_route
 from pro_app.visits.models import OPEN_STATUSES, Visit
 
 log = logging.getLogger(__name__)
@@ -348,38 +348,53 @@ def _shortened(body, tokens):
     return body
 
 
-def apply_result(session, message, result, now):
-    """Store what the gateway said about a text; flag numbers that must get nothing more."""
-    message.error_code, message.error_message = result.error_code, result.error_message
-    message.updated_at = now
-    message.route = result.route
+def result_values(result, attempts, now):
+    """Return (outcome, the text's new values) for what the gateway said about it (pure)."""
+    values = {"error_code": result.error_code, "error_message": result.error_message, "route": result.route,
+              "updated_at": now}
     if result.outcome == "held":
         # Refused before sending (out of balance, template not approved): nothing reached the phone.
+        return "retried", values | held(now, attempts)
+    if result.outcome == "sent":
+        return "sent", values | {"state": MessageState.SENT, "provider_sid": result.provider_sid, "sent_at": now,
+                                 "state_reason": None}
+    if result.outcome == "retry":
+        if attempts >= MAX_ATTEMPTS:
+            return "failed", values | {"state": MessageState.FAILED,
+                                       "state_reason": f"gave up after {attempts} attempts"}
+        return "retried", values | {"state": MessageState.PENDING, "state_reason": "retrying",
+                                    "due_at": now + backoff(attempts), "claimed_at": None, "claimed_by": None,
+                                    "attempted_at": None}
+    if result.outcome == "unknown":
+        return "unknown", values | {"state": MessageState.UNKNOWN, "state_reason": "outcome unknown"}
+    return "failed", values | {"state": MessageState.FAILED, "state_reason": "refused by the gateway"}
+
+
+@cache
+def _update(columns):
+    return update(Message).where(Message.id == bindparam("message_id")).values(
+        {column: bindparam(f"new_{column}") for column in columns})
+
+
+def apply_result(session, message, result, now):
+    """Store what the gateway said about a text; flag numbers that must get nothing more.
+
+    One UPDATE built once per set of columns writes it, rather than a flush of the unit of work,
+    which took twice the time; the loaded text shows the new values too.
+    """
+    outcome, values = result_values(result, message.attempts, now)
+    if result.outcome == "held":
         stop_route(session, result.route, code=(result.error_message or "").split(":")[0],
                    reason=result.error_message or "", now=now)
-        hold(message, now)
-        return "retried"
-    if result.outcome == "sent":
-        message.state, message.provider_sid, message.sent_at = MessageState.SENT, result.provider_sid, now
-        message.state_reason = None
-        return "sent"
-    if result.outcome == "retry":
-        if message.attempts >= MAX_ATTEMPTS:
-            message.state, message.state_reason = MessageState.FAILED, f"gave up after {message.attempts} attempts"
-            return "failed"
-        message.state, message.state_reason = MessageState.PENDING, "retrying"
-        message.due_at = now + backoff(message.attempts)
-        message.claimed_at = message.claimed_by = message.attempted_at = None
-        return "retried"
-    if result.outcome == "unknown":
-        message.state, message.state_reason = MessageState.UNKNOWN, "outcome unknown"
-        return "unknown"
-    message.state, message.state_reason = MessageState.FAILED, "refused by the gateway"
-    if result.opted_out:
+    elif result.outcome == "failed" and result.opted_out:
         opt_out(session, message.to_phone, source=f"error {result.error_code}", now=now)
-    elif result.unreachable:
+    elif result.outcome == "failed" and result.unreachable:
         mark_unreachable(session, message.to_phone, code=result.error_code, now=now)
-    return "failed"
+    session.connection().execute(_update(tuple(sorted(values))), {
+        "message_id": message.id, **{f"new_{column}": value for column, value in values.items()}})
+    for column, value in values.items():
+        set_committed_value(message, column, value)
+    return outcome
 
 
 def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timedelta(minutes=2),

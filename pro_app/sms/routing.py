@@ -148,13 +148,17 @@ def stopped_routes(session):
     return session.scalars(select(SmsRoute).where(SmsRoute.stopped_at.is_not(None)).order_by(SmsRoute.name)).all()
 
 
+def held(now, attempts, reason="route stopped", until=None):
+    """Return the values that put a text back to wait for its route, without counting an attempt (pure)."""
+    return {"state": MessageState.PENDING, "state_reason": reason, "due_at": until or now + HOLD,
+            "claimed_at": None, "claimed_by": None, "attempted_at": None, "attempts": max(0, attempts - 1),
+            "updated_at": now}
+
+
 def hold(message, now, reason="route stopped", until=None):
     """Put a text back to wait for its route, without counting an attempt."""
-    message.state, message.state_reason = MessageState.PENDING, reason
-    message.due_at = until or now + HOLD
-    message.claimed_at = message.claimed_by = message.attempted_at = None
-    message.attempts = max(0, message.attempts - 1)
-    message.updated_at = now
+    for column, value in held(now, message.attempts, reason, until).items():
+        setattr(message, column, value)
     return "held"
 
 
