@@ -73,3 +73,26 @@ def test_the_protocols_own_time_changes_nothing(app, client, make_participant):
     make_participant("P-001", start=date(2026, 3, 9), phone=PATIENT)
     assert answered(app, client, 18).status_code == 303
     assert state(app) == (None, {time(18)}, [])
+
+
+def test_a_new_language_rewrites_pending_invitations_and_nudges(app, make_participant):
+    from pro_app.audit.operations import Actor
+    from pro_app.protocol import current_protocol
+    from pro_app.reminders.preferences import set_preferences
+
+    make_participant("P-001", start=date(2026, 3, 9), phone=PATIENT)
+    invitations = (Message.template.in_(("questionnaire_invite", "questionnaire_nudge")),
+                   Message.state == MessageState.PENDING)
+    with app.app_context():
+        before = db.session.scalars(select(Message).where(*invitations)).all()
+        assert before and all(m.language == "zh-CN" and "问卷" in m.body for m in before)
+        c = db.session.scalar(select(Contact).where(Contact.phone == PATIENT))
+        set_preferences(db.session, c, current_protocol(), actor=Actor(label="test"), now=NOW + timedelta(hours=1),
+                        language="en", reason="test")
+        db.session.commit()
+        after = db.session.scalars(select(Message).where(*invitations)).all()
+        assert len(after) == len(before)
+        assert all(m.language == "en" and m.body.startswith("Study centre:") and "问卷" not in m.body for m in after)
+        titles = {m.params["title"] for m in after}
+        assert "Before we start" in titles
+        assert all("{link}" in m.body for m in after)  # the link is still made when it is sent

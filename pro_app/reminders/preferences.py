@@ -16,6 +16,7 @@ from pro_app.reminders.operations import (
 )
 from pro_app.reminders.plan import is_evening_step
 from pro_app.reminders.quiet import in_quiet_hours
+from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import Visit
 
@@ -24,6 +25,7 @@ EVENING_TIMES = (time(18, 0), time(19, 0), time(20, 0))
 #: How long the preferences link in the welcome text works; the keywords work for good.
 PREFERENCES_LINK_VALID = timedelta(days=90)
 CHANGE_TEXTS = ("visit_moved", "visit_cancelled", "visit_added")
+INVITATIONS = ("questionnaire_invite", "questionnaire_nudge")
 #: The baseline item whose answer (an hour) sets the evening time.
 BASELINE_ITEM = "evening_time"
 
@@ -139,6 +141,9 @@ def apply_baseline_answer(session, response, protocol, *, now):
 def replan_contact(session, contact, protocol, now):
     """Plan a contact's pending visit reminders again and re-render their other pending texts; flush.
 
+    The welcome text, change texts and questionnaire invitations and nudges still pending are
+    written again in the contact's language.
+
     Only texts still pending change: one already claimed by a sender or sent stays as it is.
     Each reminder keeps its key, so a step already sent is never planned a second time.
     """
@@ -170,7 +175,29 @@ def replan_contact(session, contact, protocol, now):
                            old_date=(message.params or {}).get("old_date"))
         session.execute(update(Message).where(Message.id == message.id, *pending).values(
             body=str(body), params=dict(body.params), language=lang, updated_at=now))
+    _rerender_invitations(session, contact, protocol, now)
     session.flush()
+
+
+def _rerender_invitations(session, contact, protocol, now):
+    """Write a contact's pending questionnaire invitations and nudges again in their language."""
+    from pro_app.questionnaires import current_instruments
+    from pro_app.questionnaires.models import Assignment
+    from pro_app.questionnaires.operations import TITLE_CHARACTERS
+
+    lang = contact.language
+    instruments = current_instruments()
+    for message in session.scalars(select(Message).where(
+            Message.contact_id == contact.id, Message.state == MessageState.PENDING,
+            Message.template.in_(INVITATIONS), Message.language != lang, Message.assignment_id.is_not(None))):
+        assignment = session.get(Assignment, message.assignment_id)
+        instrument = instruments.get(assignment.instrument_id)
+        title = instrument.title.get(lang) if instrument is not None else None
+        params = {**(message.params or {}), "site": protocol.site_name[lang],
+                  "title": (title or assignment.instrument_id)[:TITLE_CHARACTERS]}
+        body = render(message.template, lang, **params)
+        session.execute(update(Message).where(Message.id == message.id, Message.state == MessageState.PENDING)
+                        .values(body=str(body), params=dict(body.params), language=lang, updated_at=now))
 
 
 def _clock(t):
