@@ -49,7 +49,8 @@ class Defaults:
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_RATE_LIMIT = "20 per minute;100 per hour"
-    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    # Above LOGIN_LOCK_AFTER: the lock answers first and says until when; this stops guessing on.
+    LOGIN_ACCOUNT_RATE_LIMIT = "30 per 15 minutes"
     #: Every staff member signs in with a second factor (TOTP); enrolment at the first login.
     REQUIRE_2FA = True
     #: The name authenticator apps show beside the study's codes.
