@@ -38,15 +38,6 @@ class DatabaseIdConverter(IntegerConverter):
         return super().to_python(value)
 
 
-def int_arg(name, default=None, *, low=1, high=MAX_DB_ID):
-    """Return an integer query argument within [low, high], or default when absent or out of range."""
-    text = request.args.get(name, "")
-    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
-        return default
-    value = int(text)
-    return value if low <= value <= high else default
-
-
 def page_arg(name="page"):
     """Return the page number asked for: 1 when absent or nonsense, never beyond MAX_PAGE."""
     text = request.args.get(name, "")
