@@ -5,6 +5,8 @@ from datetime import date
 
 from sqlalchemy import select
 
+from pro_app.alerts.cli import alert_rows as all_alerts
+from pro_app.alerts.models import Alert
 from pro_app.audit.models import AuditEvent
 from pro_app.exports.records import BATCH, filtered, local_iso, study_day
 from pro_app.participants.models import Contact, Participant
@@ -135,15 +137,7 @@ def snapshot_json(value):
 
 def alert_rows(session, filters):
     """Yield every alert with its triage (the safety report's rows), filtered."""
-    from pro_app.alerts.cli import alert_rows as all_alerts
-
-    since = filters.since_utc.isoformat() if filters.since else None
-    for row in all_alerts(session):
-        if filters.participant and row["study_id"] != filters.participant:
-            continue
-        if since and row["opened_at"] < since:
-            continue
-        yield row
+    return all_alerts(session, lambda stmt: filtered(stmt, filters, Alert.opened_at))
 
 
 def contact_rows(session, filters):
