@@ -4,6 +4,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
@@ -58,7 +59,8 @@ def participant_messages(study_id):
 @staff_required()
 def inbox():
     show_all = request.args.get("all") == "1"
-    stmt = select(InboundMessage).order_by(InboundMessage.received_at.desc()).limit(PAGE_SIZE)
+    stmt = (select(InboundMessage).options(selectinload(InboundMessage.participant))
+            .order_by(InboundMessage.received_at.desc()).limit(PAGE_SIZE))
     if not show_all:
         stmt = stmt.where(InboundMessage.handled_at.is_(None))
     replies = db.session.scalars(stmt).all()
