@@ -175,7 +175,7 @@ def test_the_welcome_link_is_stored_shortened_and_opens_the_page(app, client, en
     html = page.get_data(as_text=True)
     assert 'value="18:00" checked' in html and 'value="zh-CN" checked' in html
     assert "tel:+862223909999" in html
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Referrer-Policy"] == "same-origin" and "no-store" in page.headers["Cache-Control"]
 
 
 def test_the_page_changes_both_and_the_pending_reminders_follow(app, client, enrolled):
@@ -241,3 +241,20 @@ def test_staff_set_both_on_the_participant_page(app, client, login, enrolled):
     assert bad.status_code == 400 and snapshot(app) == before
     assert client.post("/staff/participants/P-001/contacts/999999/preferences",
                        data={"language": "en", "evening_time": "20:00"}).status_code == 404
+
+
+def test_a_post_without_the_forms_token_or_from_another_site_changes_nothing(app, client, enrolled):
+    from conftest import csrf_token
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    form = {"language": "en", "evening_time": "19:00"}
+    before = snapshot(app)
+    assert client.post(f"/p/{enrolled}", data=form).status_code == 400
+    token = csrf_token(client.get(f"/p/{enrolled}").get_data(as_text=True))
+    refused = client.post(f"/p/{enrolled}", data={**form, "csrf_token": token},
+                          headers={"Origin": "https://elsewhere.example"})
+    assert refused.status_code == 400
+    assert "tel:+862223909999" in refused.get_data(as_text=True)  # a family's error page: the hotline
+    assert snapshot(app) == before
+    saved = client.post(f"/p/{enrolled}", data={**form, "csrf_token": token}, headers={"Origin": "http://localhost"})
+    assert saved.status_code == 303 and contact(app).language == "en"

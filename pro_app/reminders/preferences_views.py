@@ -26,9 +26,10 @@ STATE_CODES = {"unknown": 404, "expired": 410}
 
 @bp.after_request
 def _private(response):
-    # The URL carries the token: never cached, never sent on as a referrer.
+    # The URL carries the token: never cached, never sent to another site as a referrer (same-origin
+    # still lets the browser name our own origin on the form's post, for the origin check).
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
