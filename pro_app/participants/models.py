@@ -97,3 +97,7 @@ class Contact(Base):
     @property
     def is_patient(self):
         return self.role == ContactRole.PATIENT
+
+    @property
+    def agreed_to_texts(self):
+        return self.consent_at is not None

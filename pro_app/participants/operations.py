@@ -86,7 +86,7 @@ def enrol(session, enrolment, protocol, instruments, *, actor, now, public_url):
             "timezone": participant.timezone,
             "language": participant.language,
             "age": participant.age,
-            "contacts": [{"role": c.role.value, "language": c.language, "texts": c.consent_at is not None,
+            "contacts": [{"role": c.role.value, "language": c.language, "texts": c.agreed_to_texts,
                           "questionnaires": c.receives_questionnaires} for c in participant.contacts],
             "consent_version": enrolment.consent_version,
             "visits": len(participant.visits),

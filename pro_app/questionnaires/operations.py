@@ -49,7 +49,7 @@ def hash_token(token):
 
 
 def _respondents(participant):
-    consenting = [c for c in participant.contacts if c.consent_at is not None and c.receives_questionnaires]
+    consenting = [c for c in participant.contacts if c.agreed_to_texts and c.receives_questionnaires]
     patient = next(((c.id, c.timezone) for c in consenting if c.role == ContactRole.PATIENT), None)
     caregivers = [(c.id, c.timezone) for c in consenting if c.role == ContactRole.CAREGIVER]
     return respondents_for(participant.age_group, patient, caregivers)

@@ -37,7 +37,7 @@ def report_instrument(participant):
 
 def can_report(contact, participant):
     """Tell whether this contact may report for this participant (consented, and a respondent)."""
-    if contact.consent_at is None or not participant.is_active:
+    if not contact.agreed_to_texts or not participant.is_active:
         return False
     if contact.role == ContactRole.PATIENT:
         return participant.age_group != "child"

@@ -46,7 +46,7 @@ def recipients_of(participant):
     return [
         Recipient(c.id, c.phone, c.language, c.timezone, c.quiet_start, c.quiet_end,
                   c.receives_visit_reminders, c.evening_time)
-        for c in participant.contacts if c.consent_at is not None
+        for c in participant.contacts if c.agreed_to_texts
     ]
 
 
@@ -155,7 +155,7 @@ def plan_participant(session, participant, protocol, *, public_url, now):
     """Queue the welcome text (with calendar and preferences links) and every visit reminder; flush."""
     rows = []
     for contact in participant.contacts:
-        if contact.consent_at is None:
+        if not contact.agreed_to_texts:
             continue
         lang = contact.language
         # The calendar and preferences tokens are made when the text goes out, so the outbox never
