@@ -5,9 +5,10 @@
   loopback FakeTwilio, or with `--backend aliyun` through the real AliyunGateway (Alibaba
   Cloud's dysmsapi SDK, signed requests, approved templates) to a loopback FakeAliyun, each
   fake in a process of its own as the provider would be; once in-process (with the statements
-  per text, by kind), then with 1 and 4 concurrent `pro-app tick` processes
-  (PRO_SMS_CONCURRENCY threads each; wall time from the first start to the last exit, process
-  start-up included). On a temporary SQLite file (WAL) and, when PRO_BENCH_DATABASE_URL is
+  per text, by kind), then with 1 and 4 running `pro-app scheduler` processes as deployed
+  (PRO_SMS_CONCURRENCY threads each; from the commit that queues the texts to the last one
+  sent), then with 1 and 4 concurrent `pro-app tick` runs (from the first start to the last
+  exit, process start-up included). On a temporary SQLite file (WAL) and, when PRO_BENCH_DATABASE_URL is
   set, on a scratch PostgreSQL database created on that server and dropped
   afterwards (the database the URL names is never written to).
 * Planning (target: under 50 ms per participant): `visit_reminder_rows` over every visit of
@@ -149,14 +150,53 @@ def dispatch_in_process(url, fake, n, profile=None):
     return elapsed
 
 
+def process_env(url, fake, **settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRO_", "FLASK_", "TWILIO_"))}
+    env.update({"PRO_DATABASE_URL": url, "PRO_SECRET_KEY": "bench",
+                **{f"PRO_{k}": str(v) for k, v in (gateway_settings(fake) | settings).items()}})
+    return env
+
+
+def dispatch_schedulers(url, fake, n, processes):
+    """Send n due texts with `processes` running `pro-app scheduler`s, as deployed.
+
+    The schedulers are started and idle before the texts are queued; returns the seconds from
+    the commit that queues them to the last one sent. They tick every second (deployments tick
+    every 3 s by default), so the first claim waits half a second on average.
+    """
+    env = process_env(url, fake, SCHEDULER_INTERVAL_SECONDS=1)
+    children = [subprocess.Popen([str(PRO_APP), "scheduler"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True) for _ in range(processes)]
+    try:
+        for child in children:
+            child.stdout.readline()  # "scheduler: ticking every 1 s"
+        time.sleep(2)  # past their first, empty tick
+        fake.clear()
+        now = utcnow()
+        enqueue_due(url, n, now, f"scheduler{processes}", backend_of(fake))
+        started = time.perf_counter()
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            while (conn.scalar(select(func.count()).where(Message.state == MessageState.SENT)) < n
+                   and time.perf_counter() - started < 300):
+                conn.rollback()
+                time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    finally:
+        for child in children:
+            child.terminate()
+        codes = [child.wait(timeout=30) for child in children]
+    check(url, fake, n, f"schedulers exited with {codes}")
+    return elapsed
+
+
 def dispatch_processes(url, fake, n, processes):
     """Drain n due texts with `processes` concurrent `pro-app tick` runs; return wall seconds."""
     now = utcnow()
     enqueue_due(url, n, now, f"proc{processes}", backend_of(fake))
     fake.clear()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRO_", "FLASK_", "TWILIO_"))}
-    env.update({"PRO_DATABASE_URL": url, "PRO_SECRET_KEY": "bench",
-                **{f"PRO_{k}": v for k, v in gateway_settings(fake).items()}})
+    env = process_env(url, fake)
     started = time.perf_counter()
     outputs = []
     # Each tick stops after its time budget; on a slow machine another round carries on.
@@ -204,7 +244,11 @@ def throughput(kind, n, tmp, fake, profile=False):
               f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     for processes in (1, 4):
         with scratch_database(kind, tmp) as url:
-            print(rate_line(f"dispatch{via}, {processes} pro-app tick processes, {label}", n,
+            print(rate_line(f"dispatch{via}, {processes} running pro-app scheduler, {label}", n,
+                            dispatch_schedulers(url, fake, n, processes)), flush=True)
+    for processes in (1, 4):
+        with scratch_database(kind, tmp) as url:
+            print(rate_line(f"dispatch{via}, {processes} pro-app tick, start-up included, {label}", n,
                             dispatch_processes(url, fake, n, processes)), flush=True)
     if profile:
         with scratch_database(kind, tmp) as url:
