@@ -99,6 +99,9 @@ LABELS = {
     "unknown": _l("outcome unknown"), "welcome": _l("welcome"), "visit_reminder": _l("visit reminder"),
     "reply_help": _l("help reply"), "reply_opt_in": _l("opt-in reply"), "reply_confirmed": _l("confirmation reply"),
     "reply_reschedule": _l("reschedule reply"), "stale": _l("stale: no longer useful"),
+    "reply_language": _l("language reply"), "reply_evening_time": _l("evening time reply"),
+    "reply_evening_choices": _l("evening times offered"),
+    "preferences changed": _l("reminder time or language changed"),
     "opted out": _l("number opted out"), "number unreachable": _l("number unreachable"),
     "participant not active": _l("participant not active"), "quiet hours": _l("waiting for the end of quiet hours"),
     "visit changed": _l("visit changed"), "retrying": _l("retrying"), "outcome unknown": _l("outcome unknown"),
@@ -107,6 +110,7 @@ LABELS = {
     # replies
     "opt_out": _l("stop (opt out)"), "opt_in": _l("start (opt in)"), "help": _l("help"),
     "confirm": _l("confirm visit"), "reschedule": _l("asks for another date"), "other": _l("other"),
+    "language": _l("chooses the language"), "evening_time": _l("chooses the evening reminder time"),
     # questionnaires
     "in_progress": _l("in progress"), "expired": _l("expired"), "superseded": _l("superseded"),
     "questionnaire_invite": _l("questionnaire invitation"), "questionnaire_nudge": _l("questionnaire nudge"),

@@ -131,6 +131,19 @@ def test_en_switches_the_language_confirms_in_english_and_re_renders_pending_rem
     assert "English" in fake_twilio.messages_to(PATIENT)[-1]["body"]
 
 
+def test_staff_read_the_keywords_and_their_replies_in_words(app, client, fake_twilio, enrolled, login):
+    post_inbound(client, fake_twilio, PATIENT, "EN")
+    post_inbound(client, fake_twilio, PATIENT, "TIME 19")
+    post_inbound(client, fake_twilio, PATIENT, "TIME 23")
+    login("nurse")
+    page = client.get("/staff/participants/P-001/messages").get_data(as_text=True)
+    for words in ("chooses the language", "chooses the evening reminder time", "language reply",
+                  "evening time reply", "evening times offered"):
+        assert words in page, words
+    audit = client.get("/staff/participants/P-001/audit").get_data(as_text=True)
+    assert "reminder time or language changed" in audit
+
+
 def test_time_keyword_moves_pending_evening_reminders_and_confirms(app, client, fake_twilio, enrolled):
     assert local_times(evening_reminders(app)) == {time(18)}
     count = len(evening_reminders(app))
