@@ -114,6 +114,7 @@ LABELS = {
     # questionnaires
     "in_progress": _l("in progress"), "expired": _l("expired"), "superseded": _l("superseded"),
     "questionnaire_invite": _l("questionnaire invitation"), "questionnaire_nudge": _l("questionnaire nudge"),
+    "questionnaire_invites": _l("questionnaire invitations in one text"),
     "questionnaire answered or closed": _l("questionnaire answered or closed"),
     # alerts
     "red": _l("red"), "amber": _l("amber"), "open": _l("open"), "acknowledged": _l("acknowledged"),
@@ -125,8 +126,14 @@ LABELS = {
 }
 
 
+#: A stored reason that names the text which carried this one ("sent together with text 12").
+SENT_TOGETHER = "sent together with text "
+
+
 def label(value):
     """Return the translated label of a stored enum value."""
+    if isinstance(value, str) and value.startswith(SENT_TOGETHER):
+        return _l("sent in one text with other invitations (text %(id)s)", id=value[len(SENT_TOGETHER):])
     return LABELS.get(value, value)
 
 

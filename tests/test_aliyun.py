@@ -85,7 +85,8 @@ def test_mainland_numbers_get_approved_templates_and_london_gets_twilio(app, mak
 
     templates = TemplateSet()
     codes = {(kind, lang): templates.get(kind, lang).code
-             for kind in ("welcome", "visit_reminder/infusion-first", "questionnaire_invite") for lang in ("zh-CN",)}
+             for kind in ("welcome", "visit_reminder/infusion-first", "questionnaire_invite", "questionnaire_invites")
+             for lang in ("zh-CN",)}
     for phone in (PATIENT, MOTHER):
         national = phone[3:]
         got = fake_aliyun.messages_to(national)
@@ -105,8 +106,11 @@ def test_mainland_numbers_get_approved_templates_and_london_gets_twilio(app, mak
         assert any(first in r["text"] for r in reminders)
         assert sorted(r["params"]["when"] for r in reminders) == ["今天", "后天", "明天"]
         if phone == PATIENT:  # an adult answers for herself; the invitation carries a study link
-            invites = by_code[codes[("questionnaire_invite", "zh-CN")]]
-            assert invites and invites[0]["params"]["link"].startswith("http://localhost/q/")
+            # Baseline and quality of life open together: one approved text names both, with one link.
+            assert codes[("questionnaire_invite", "zh-CN")] not in by_code
+            [together] = by_code[codes[("questionnaire_invites", "zh-CN")]]
+            assert together["params"]["count"] == "2" and together["params"]["link"].startswith("http://localhost/q/")
+            assert together["params"]["titles"] == "开始前的基本情况、生活质量"
         # Each text carries its outbox id, and each outbox id went out once.
         out_ids = [m["out_id"] for m in got]
         assert len(out_ids) == len(set(out_ids))

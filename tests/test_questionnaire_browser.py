@@ -102,7 +102,10 @@ def tick(app, now):
 
 
 def texted_link(app, fake_twilio, number, instrument):
-    """The link in the latest invitation to `number` for `instrument`, as the gateway received it."""
+    """The link in the latest invitation to `number` naming `instrument`, as the gateway received it.
+
+    Invitations due together come as one text whose one link opens their list.
+    """
     from pro_app.sms.models import Message
 
     found = None
@@ -110,7 +113,11 @@ def texted_link(app, fake_twilio, number, instrument):
         for sent in fake_twilio.messages_to(number):
             match = LINK.search(sent["body"])
             message = db.session.scalar(select(Message).where(Message.provider_sid == sent["sid"]))
-            if match and message.assignment is not None and message.assignment.instrument_id == instrument:
+            if not match or message.assignment is None:
+                continue
+            named = ([db.session.get(Assignment, a).instrument_id for a in message.params["assignments"]]
+                     if message.template == "questionnaire_invites" else [message.assignment.instrument_id])
+            if instrument in named:
                 found = match.group(1)
     assert found, f"no {instrument} link texted to {number}: {fake_twilio.messages_to(number)}"
     return found
@@ -197,13 +204,23 @@ def section_title(section, respondent, lang):
     return (title[respondent] if "self" in title else title)[lang]
 
 
-def answer_questionnaire(phone, instrument, pages, lang, respondent, *, back_from=2, error_on=0):
-    """From the start page to the thank-you page: every section, one error, one Back."""
+def start_from_list(phone, instrument, lang):
+    """On the list of questionnaires a text named, tap the Start of this one."""
+    item = phone.page.locator(".q-item").filter(has=phone.page.get_by_role("heading", name=instrument.title[lang],
+                                                                          exact=True))
+    item.get_by_role("button").click()
+
+
+def answer_questionnaire(phone, instrument, pages, lang, respondent, *, back_from=2, error_on=0, listed=False):
+    """From the start page (or the list's Start) to the thank-you page: every section, one error, one Back."""
     words = BUTTONS[lang]
     title = instrument.title[lang]
-    assert phone.heading() == title
-    phone.look("start")
-    phone.click("button", words["start"])
+    if listed:
+        start_from_list(phone, instrument, lang)
+    else:
+        assert phone.heading() == title
+        phone.look("start")
+        phone.click("button", words["start"])
     total = len(instrument.sections)
     index = 0
     went_back = False
@@ -265,20 +282,36 @@ def test_a_teen_answers_quality_of_life_in_chinese_in_wechat(server, browser, re
     link = texted_link(app, fake_twilio, TEEN, "quality-of-life")
     phone = new_phone(browser, request, base, locale="zh-CN", user_agent=WECHAT)
     assert "MicroMessenger/8.0" in phone.page.evaluate("navigator.userAgent")
+    assert link == texted_link(app, fake_twilio, TEEN, "baseline")  # one text, one link for both
     phone.page.goto(link)
     assert phone.page.locator("html").get_attribute("lang") == "zh-CN"
+    # The list of what the text named: both open, each with its deadline and its Start.
+    assert phone.heading() == "您的问卷"
+    items = phone.page.locator(".q-item")
+    assert items.count() == 2
+    assert [items.nth(i).locator("h2").inner_text() for i in range(2)] == ["开始前的基本情况", "生活质量"]
+    assert items.nth(1).get_by_text("截止时间：03-09 08:00").is_visible()
+    assert phone.page.locator("a.tel").is_visible()  # the hotline, in reach
+    phone.look("list")
     instrument = app.extensions["pro_instruments"]["quality-of-life"]
-    answer_questionnaire(phone, instrument, QOL, "zh-CN", "self")
+    answer_questionnaire(phone, instrument, QOL, "zh-CN", "self", listed=True)
     assert phone.heading() == "谢谢"
+    assert phone.page.get_by_text("短信里还有 1 份问卷没有填写。").is_visible()
+    phone.click("link", "返回问卷列表")
+    assert phone.heading() == "您的问卷" and "/q/list" in phone.page.url
+    assert items.nth(1).get_by_text("已填写，谢谢！").is_visible()
+    assert items.nth(1).get_by_role("button").count() == 0
+    phone.look("list-after-one")
     phone.assert_only_own_server()
 
     response = stored_response(app, TEEN, "quality-of-life")
     assert response is not None and response.proxy is False
     assert response.answers == {k: v for page in QOL for k, v in page.items()}
     assert response.scores == QOL_SCORES
-    # The link now only says it has been answered.
+    # The link now shows it answered, beside the one still open.
     phone.page.goto(link)
-    assert phone.heading() == "已经填写过了"
+    assert phone.heading() == "您的问卷" and items.nth(1).get_by_text("已填写，谢谢！").is_visible()
+    assert items.get_by_role("button").count() == 1
     phone.look("link-again")
 
 
@@ -338,7 +371,7 @@ def test_closed_replaced_unknown_and_early_links_explain_themselves(server, brow
     clock.now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     tick(app, clock.now)
     qol = texted_link(app, fake_twilio, ADULT, "quality-of-life")
-    baseline = texted_link(app, fake_twilio, ADULT, "baseline")
+    assert texted_link(app, fake_twilio, ADULT, "baseline") == qol  # one text, one link to both
     phone = new_phone(browser, request, base, locale="en-GB")
 
     phone.page.goto(f"{base}/q/not-a-real-link")
@@ -347,6 +380,7 @@ def test_closed_replaced_unknown_and_early_links_explain_themselves(server, brow
 
     with app.app_context():
         a = db.session.scalar(select(Assignment).where(Assignment.instrument_id == "baseline"))
+        baseline = f"{base}/q/{ops.new_link(db.session, a.id, clock.now)}"
         ops.resend(db.session, a, current_protocol(), current_instruments(), now=clock.now)
         week1 = db.session.scalar(select(Assignment).where(Assignment.occasion == "weekly-w1"))
         early = ops.new_link(db.session, week1.id, clock.now)
@@ -359,8 +393,13 @@ def test_closed_replaced_unknown_and_early_links_explain_themselves(server, brow
     assert phone.heading() == "Not open yet"
     phone.look("not-open-yet")
 
+    # On the list, the resent one is closed with a word why; the other can still be started.
     phone.page.goto(qol)
-    phone.click("button", "Start")
+    assert phone.heading() == "Your questionnaires"
+    assert phone.page.get_by_text("The study team sent you a newer link for this one.", exact=False).is_visible()
+    assert phone.page.locator(".q-item button").count() == 1
+    phone.look("list-one-replaced")
+    start_from_list(phone, app.extensions["pro_instruments"]["quality-of-life"], "en")
     assert "Page 1 of 5" in phone.page.locator(".progress").inner_text()
     closes = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # day 1, 08:00 in London
     assert "questionnaires expired" in tick(app, closes)
@@ -377,3 +416,30 @@ def test_closed_replaced_unknown_and_early_links_explain_themselves(server, brow
     phone.look("closed")
     phone.assert_only_own_server()
     assert stored_response(app, ADULT, "quality-of-life") is None
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_list_a_text_opens_reads_on_a_phone_and_a_desktop(server, browser, request, fake_twilio, lang):
+    app, base, clock = server
+    enrol_family(app, "P-L", lang=lang, tz="Asia/Shanghai", phone=TEEN)
+    clock.now = NOW
+    tick(app, NOW)
+    [text] = [m["body"] for m in fake_twilio.messages_to(TEEN) if LINK.search(m["body"])]
+    assert ("有 2 份问卷请您填写" if lang == "zh-CN" else "2 short questionnaires are ready") in text
+    link = LINK.search(text).group(1)
+    titles = {"zh-CN": ["开始前的基本情况", "生活质量"], "en": ["Before we start", "Quality of life"]}[lang]
+    phone = new_phone(browser, request, base, locale=lang)
+    for size in ({"width": 360, "height": 740}, {"width": 1280, "height": 800}):
+        phone.page.set_viewport_size(size)
+        phone.page.goto(link)
+        assert phone.page.locator("html").get_attribute("lang") == lang
+        assert phone.heading() == ("您的问卷" if lang == "zh-CN" else "Your questionnaires")
+        assert phone.page.locator(".q-item h2").all_inner_texts() == titles
+        assert phone.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        for button in phone.page.locator(".q-item button").all():
+            box = button.bounding_box()
+            assert box["height"] >= 44 and box["width"] >= min(280, size["width"] - 64)
+        hotline = phone.page.locator("a.tel")
+        assert hotline.is_visible() and hotline.bounding_box()["height"] >= 44
+        phone.look(f"list-{size['width']}")
+    phone.assert_only_own_server()

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from pro_app.db import db
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops
+from pro_app.questionnaires.invitations import TOGETHER
 from pro_app.questionnaires.models import Assignment, AssignmentState, QuestionnaireLink, Response, ResponseDraft
 from pro_app.sms.models import Message
 
@@ -101,8 +102,20 @@ def text_of(response):
     return re.sub(r"\s+", " ", response.get_data(as_text=True))
 
 
+class Listed(str):
+    """The link of a text naming several questionnaires, as the way to one of them (its list's Start)."""
+
+    def __new__(cls, path, assignment_id):
+        obj = super().__new__(cls, path)
+        obj.assignment_id = assignment_id
+        return obj
+
+
 def links(app, fake_twilio, number):
-    """Return {instrument id: [link path, ...]} from the invitations the gateway got, oldest first."""
+    """Return {instrument id: [link path, ...]} from the invitations the gateway got, oldest first.
+
+    A text naming several questionnaires carries one link to their list: it is listed under each.
+    """
     found = {}
     with app.app_context():
         for sent in fake_twilio.messages_to(number):
@@ -111,6 +124,11 @@ def links(app, fake_twilio, number):
                 continue
             message = db.session.scalar(select(Message).where(Message.provider_sid == sent["sid"]))
             assert message is not None and message.assignment is not None, sent
+            if message.template == TOGETHER:
+                for assignment_id in message.params["assignments"]:
+                    instrument = db.session.get(Assignment, assignment_id).instrument_id
+                    found.setdefault(instrument, []).append(Listed(match.group(1), assignment_id))
+                continue
             found.setdefault(message.assignment.instrument_id, []).append(match.group(1))
     return found
 
@@ -147,8 +165,14 @@ def enrol_teen(make_participant, study_id="P-002"):
                      caregivers=[{"phone": PARENT, "name": "Mum", "lang": "en"}])
 
 
+def post(client, path):
+    """Post a link's form: on a list, the Start button of the questionnaire the link was taken for."""
+    listed = getattr(path, "assignment_id", None)
+    return client.post(path, data={"a": str(listed)} if listed else None)
+
+
 def start(client, path):
-    response = client.post(path)
+    response = post(client, path)
     assert response.status_code == 303, text_of(response)
     assert response.headers["Location"] == "/q/answer"
     return response
@@ -267,8 +291,12 @@ def test_answering_every_page_stores_one_response_with_scores(app, clock, make_p
     # The link now says it has been answered, and starting it again creates nothing.
     for fresh in (phone(app), client):
         shown = fresh.get(path)
-        assert shown.status_code == 200 and "Already answered" in text_of(shown)
-        posted = fresh.post(path)
+        if isinstance(path, Listed):  # the list shows it done, with no Start, beside the one still open
+            assert shown.status_code == 200 and "Answered. Thank you." in text_of(shown)
+            assert f'name="a" value="{path.assignment_id}"' not in text_of(shown)
+        else:
+            assert shown.status_code == 200 and "Already answered" in text_of(shown)
+        posted = post(fresh, path)
         assert posted.status_code == 200 and "Already answered" in text_of(posted)
     assert count(app, Response) == 1 and count(app, ResponseDraft) == 0
     with app.app_context():
@@ -426,7 +454,12 @@ def test_a_resent_link_replaces_the_old_one(app, nurse, clock, make_participant,
     assert len(paths) == 2 and paths[0] == old
     new = paths[1]
 
-    for response in (phone(app).get(old), phone(app).post(old)):
+    if isinstance(old, Listed):
+        # The list stays open for the other questionnaire it named; this one is closed on it.
+        shown = phone(app).get(old)
+        assert shown.status_code == 200 and "sent you a newer link for this one" in text_of(shown)
+        assert f'name="a" value="{old.assignment_id}"' not in text_of(shown)
+    for response in ([] if isinstance(old, Listed) else [phone(app).get(old)]) + [post(phone(app), old)]:
         assert response.status_code == 410
         assert "This link has been replaced" in text_of(response)
     # A session opened from the old link ends with it, and nothing it sends is kept.
@@ -456,7 +489,7 @@ def test_a_closed_window_takes_no_answers(app, clock, make_participant, tick, fa
     assert "questionnaires expired 2" in tick(BASELINE_CLOSES)
     assert assignment(app, ADULT, "quality-of-life")[1] == AssignmentState.EXPIRED
     clock.now = BASELINE_CLOSES + timedelta(minutes=1)
-    for response in (phone(app).get(path), phone(app).post(path)):
+    for response in (phone(app).get(path), post(phone(app), path), phone(app).post(path)):
         assert response.status_code == 410 and "This questionnaire has closed" in text_of(response)
     # The session from before the deadline is refused too, and stores nothing.
     for response in (client.post("/q/answer", data={"s": "1", **QOL[1]}), client.get("/q/answer"),

@@ -63,14 +63,19 @@ def test_invitation_carries_a_fresh_link_that_is_stored_only_hashed(app, make_pa
     assert not any(LINK.search(m["body"]) for m in fake_twilio.messages)
     tick(baseline.opens_at)
     links = [LINK.search(m["body"]).group(1) for m in fake_twilio.messages if LINK.search(m["body"])]
-    assert len(links) == 2  # baseline and quality of life open together
+    assert len(links) == 1  # baseline and quality of life open together: one text, one link to both
     assert all(len(token) >= 22 for token in links)  # at least 128 bits
+    opened = {a.id for a in assignments(app, opens_at=baseline.opens_at)}
     with app.app_context():
-        stored = set(db.session.scalars(select(QuestionnaireLink.token_hash)))
-        assert stored == {hashlib.sha256(t.encode()).hexdigest() for t in links}
-        bodies = db.session.scalars(select(Message.body).where(Message.template == "questionnaire_invite",
-                                                                Message.state == MessageState.SENT)).all()
-        assert len(bodies) == 2 and not any(t in b for t in links for b in bodies)
+        stored = db.session.execute(select(QuestionnaireLink.assignment_id, QuestionnaireLink.token_hash,
+                                           QuestionnaireLink.list_hash)).all()
+        assert {row.assignment_id for row in stored} == opened and len(opened) == 2
+        assert {row.list_hash for row in stored} == {hashlib.sha256(t.encode()).hexdigest() for t in links}
+        assert not any(t in row.token_hash for t in links for row in stored)
+        bodies = db.session.scalars(select(Message.body).where(
+            Message.template.in_(("questionnaire_invite", "questionnaire_invites")),
+            Message.state == MessageState.SENT)).all()
+        assert len(bodies) == 1 and not any(t in b for t in links for b in bodies)
 
 
 def test_nudge_goes_only_if_unanswered_and_nothing_after_the_window(app, make_participant, fake_twilio, tick):

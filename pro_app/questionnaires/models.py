@@ -69,13 +69,19 @@ class Assignment(Base):
 
 
 class QuestionnaireLink(Base):
-    """A link token (stored hashed) that opens one assignment for its respondent."""
+    """A link token (stored hashed) that opens one assignment for its respondent.
+
+    Links made for a text naming several questionnaires share a `list_hash` instead: its one
+    link opens the list, and each questionnaire is started from there.
+    """
 
     __tablename__ = "questionnaire_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The hash of the one link a text naming several questionnaires carried, when it was one of them.
+    list_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
     superseded_at: Mapped[datetime | None]
 

@@ -202,7 +202,7 @@ def resend(session, assignment, protocol, instruments, *, now):
                     .values(superseded_at=now).execution_options(synchronize_session=False))
     # An invitation still held (e.g. by quiet hours) would make a second working link when it goes.
     session.execute(update(Message).where(Message.assignment_id == assignment.id,
-                                          Message.template == "questionnaire_invite",
+                                          Message.template.in_(("questionnaire_invite", "questionnaire_invites")),
                                           Message.state == MessageState.PENDING)
                     .values(state=MessageState.CANCELLED, state_reason="new link sent", updated_at=now)
                     .execution_options(synchronize_session=False))

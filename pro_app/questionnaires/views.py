@@ -13,7 +13,7 @@ from pro_app.db import db
 from pro_app.extensions import limiter
 from pro_app.i18n import select_language
 from pro_app.protocol import current_protocol
-from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires import current_instruments, invitations
 from pro_app.questionnaires import operations as ops
 from pro_app.questionnaires.answers import missing_required, visible
 from pro_app.questionnaires.models import (
@@ -31,6 +31,8 @@ from pro_app.sms.dispatch import send_now
 bp = Blueprint("q", __name__, url_prefix="/q")
 SESSION_KEY = "q_assignment"
 LINK_KEY = "q_link"
+#: The list (by its link's hash) this session's questionnaire was started from, to go back to.
+LIST_KEY = "q_list"
 
 
 @bp.after_request
@@ -84,7 +86,11 @@ def _open_link(token, now):
 @limiter.limit(ratelimits.links_per_address)
 def entry(token):
     """Show the start page; a GET changes nothing, so link previews cannot use a link up."""
-    link, found = _open_link(token, utcnow())
+    now = utcnow()
+    links = invitations.find_list(db.session, token) if ops.find_link(db.session, token) is None else []
+    if links:
+        return _list_page(links, now, url_for(".start", token=token))
+    link, found = _open_link(token, now)
     if link is None:
         return found
     return render_template("q/start.html", a=link.assignment, instrument=found, token=token,
@@ -97,6 +103,9 @@ def entry(token):
 def start(token):
     """Start (or resume) answering, in a fresh session bound to this one assignment."""
     now = utcnow()
+    links = invitations.find_list(db.session, token) if ops.find_link(db.session, token) is None else []
+    if links:
+        return _start_listed(links, now)
     link, found = _open_link(token, now)
     if link is None:
         return found
@@ -109,11 +118,78 @@ def begin(assignment, link, instrument, now):
     session.clear()  # a new respondent session; nothing of an earlier one carries over
     session[SESSION_KEY] = assignment.id
     session[LINK_KEY] = link.id
+    if link.list_hash:
+        session[LIST_KEY] = link.list_hash
     if chosen:
         session["lang"] = chosen
     ops.open_draft(db.session, assignment, instrument, now)
     db.session.commit()
     return redirect(url_for(".answer"), code=303)
+
+
+def _list_page(links, now, action):
+    """Show the questionnaires a text named together, each with its state; or why none can be answered."""
+    items = [{"link": link, "a": link.assignment, "state": link_state(link, now),
+              "instrument": current_instruments().get(link.assignment.instrument_id)} for link in links]
+    items = [item for item in items if item["instrument"] is not None]
+    if not any(item["state"] == "open" for item in items):
+        return _finished_list(links, now)
+    assignment = items[0]["a"]
+    return render_template("q/list.html", items=items, action=action, contact=assignment.contact,
+                           open_count=sum(1 for item in items if item["state"] == "open"),
+                           lang=_language(assignment))
+
+
+FINISHED_ORDER = {"not_yet": 0, "expired": 1, "superseded": 2}
+
+
+def _finished_list(links, now):
+    """Say why nothing on a list can be answered: the page a single link shows in that state."""
+    states = [(link_state(link, now), link.assignment) for link in links]
+    # One still to open says when; then a closed window outweighs a replaced link.
+    waiting = sorted(((state, a) for state, a in states if state != "completed"),
+                     key=lambda found: FINISHED_ORDER.get(found[0], len(FINISHED_ORDER)))
+    return _state_page(*(waiting or states)[0])
+
+
+def _start_listed(links, now):
+    """Start the questionnaire chosen on a list, through its own link."""
+    chosen = request.form.get("a", type=int)
+    link = next((link for link in links if link.assignment_id == chosen), None)
+    if link is None:
+        if not any(link_state(other, now) == "open" for other in links):
+            return _finished_list(links, now)
+        return _state_page("bad_request", links[0].assignment)
+    state = link_state(link, now)
+    if state != "open":
+        return _state_page(state, link.assignment)
+    instrument = current_instruments().get(link.assignment.instrument_id)
+    if instrument is None:
+        abort(404)
+    return begin(link.assignment, link, instrument, now)
+
+
+def _session_list():
+    list_hash = session.get(LIST_KEY)
+    return invitations.listed(db.session, list_hash) if isinstance(list_hash, str) else []
+
+
+@bp.get("/list")
+def listed():
+    """Show the list this session's questionnaire was started from again, without its link."""
+    links = _session_list()
+    if not links:
+        return _state_page("no_session")
+    return _list_page(links, utcnow(), url_for(".start_listed"))
+
+
+@bp.post("/list")
+def start_listed():
+    """Start another questionnaire of this session's list."""
+    links = _session_list()
+    if not links:
+        return _state_page("no_session")
+    return _start_listed(links, utcnow())
 
 
 def _language(assignment):
@@ -275,7 +351,9 @@ def done():
         joinedload(Response.assignment).joinedload(Assignment.contact))) if isinstance(assignment_id, int) else None)
     if response is None:
         return _state_page("no_session")
-    return render_template("q/done.html", a=response.assignment, response=response,
+    now = utcnow()
+    still_open = sum(1 for link in _session_list() if link_state(link, now) == "open")
+    return render_template("q/done.html", a=response.assignment, response=response, still_open=still_open,
                            severity=response_severity(db.session, response), lang=_language(response.assignment))
 
 

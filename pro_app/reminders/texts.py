@@ -50,6 +50,14 @@ TEXTS = {
         "zh-CN": "【{site}】提醒：问卷“{title}”将在 {deadline} 截止，还没填写的话请点击：{link}",
         "en": "{site}: reminder, \"{title}\" closes at {deadline}. If you have not filled it in yet: {link}",
     },
+    # Invitations due together for one contact: one text, one link to the list of them.
+    "questionnaire_invites": {
+        "zh-CN": "【{site}】您好，有 {count} 份问卷请您填写：{titles}。最早的一份在 {deadline} 截止，点击填写：{link} "
+                 "如身体不适，请不要等问卷，直接联系研究团队或去急诊。",
+        "en": "{site}: {count} short questionnaires are ready for you: {titles}. The first closes at {deadline}: "
+              "{link} If you feel unwell, do not wait for the questionnaires: call the study team or go to an "
+              "emergency department.",
+    },
     "staff_alert": {
         "zh-CN": "【{site}】{severity}警报 {study_id}（第{notice}次通知）：请查看 {url}",
         "en": "{site}: {severity} alert {study_id} (notice {notice}): {url}",

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import StaticPool
 
 from pro_app.participants.models import Contact, Participant, ParticipantStatus
+from pro_app.questionnaires import invitations
 from pro_app.questionnaires.operations import LINK, new_link
 from pro_app.reminders.operations import CALENDAR_LINK, PREFERENCES_LINK, WEBCAL_LINK, new_calendar_token
 from pro_app.reminders.preferences import new_preferences_token
@@ -286,7 +287,10 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
         return f"cancelled {reason}" if reason else "skipped"
     unsent = body = message.body
     tokens = []
-    if assignment is not None and LINK in body:
+    if message.template == invitations.TOGETHER and LINK in body:
+        tokens.append(invitations.list_link(session, message, now))
+        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
+    elif assignment is not None and LINK in body:
         tokens.append(new_link(session, assignment.id, now))
         body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
     if message.contact is not None and CALENDAR_LINK in body:
@@ -410,6 +414,8 @@ def dispatch(session, gateway, *, now, public_url, rate=0, batch=50, lease=timed
     summary.add("handed back", handed_back)
     summary.add("unknown", interrupted)
     summary.add("dropped stale", drop_stale(session, now))
+    # Invitations due together for one contact become one text before any is claimed.
+    summary.add("invitations sent together", invitations.combine_due(session, now))
     session.commit()
     limiter = RateLimiter(rate)
     owner = workers.run_owner(worker)
