@@ -1,5 +1,7 @@
 """Acceptance: a whole 52-week protocol for three families, ticking every 15 simulated minutes.
 
+Invitations due at the same moment for one contact go as one text naming them, with one link.
+
 Ticks at instants where nothing is due change nothing, so the walk ticks only on the 15-minute
 marks at or after each due text (a text the dispatcher holds gets a new due time and is met on a
 later mark): the same texts at the same marks as a tick every 15 minutes, in a few seconds.
@@ -15,6 +17,7 @@ from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires.invitations import TOGETHER
 from pro_app.reminders.quiet import in_quiet_hours
 from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitKind
@@ -82,6 +85,22 @@ def test_a_year_for_three_families(app, make_participant, tick):
             key = (m.to_phone, m.body)
             assert key not in last or m.sent_at - last[key] >= timedelta(hours=24), m.body
             last[key] = m.sent_at
+
+        # Invitations due together for one contact went as one text naming them all, with one link.
+        invites = [m for m in sent if m.template in ("questionnaire_invite", TOGETHER)]
+        moments = [(m.to_phone, m.sent_at) for m in invites]
+        assert len(moments) == len(set(moments))
+        together = {m.id: m for m in invites if m.template == TOGETHER}
+        assert len(together) >= 3 * 12  # quality of life opens with the symptom check every 4 weeks, at least
+        merged = db.session.scalars(select(Message).where(Message.state == MessageState.CANCELLED,
+                                                          Message.state_reason.startswith("sent together"))).all()
+        assert len(merged) >= len(together)
+        for m in merged:
+            carrier = together[int(m.state_reason.rsplit(" ", 1)[1])]
+            assert carrier.to_phone == m.to_phone and m.assignment_id in carrier.params["assignments"]
+            assert m.params["title"] in carrier.body and carrier.body.count("/q/") == 1
+        for m in together.values():
+            assert int(m.params["count"]) == len(m.params["assignments"]) >= 2
 
         # No text between 21:00 and 08:00 local, except the 07:00 morning reminder.
         for m in sent:
