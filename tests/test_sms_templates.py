@@ -57,6 +57,8 @@ MISTAKES = [
                  "的研究访视。请准时", "over the 500 of one text", id="text-too-long"),
     pytest.param(("code: SMS_900000047", "code: 900000047"), "code: 900000047", "is not a template code",
                  id="bad-code"),
+    pytest.param(("code: SMS_900000048", "code: SMS_900000047 "), "code: SMS_900000047 ",
+                 "SMS_900000047 is already the code of reply_reschedule (zh-CN)", id="code-used-twice"),
 ]
 
 

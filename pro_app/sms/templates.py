@@ -155,7 +155,9 @@ def check(templates, *, public_url, sign_name, site_phone=None):
             if not isinstance(entry, dict) or language not in entry:
                 path = ["kinds", kind] if isinstance(entry, dict) else ["kinds"]
                 errors.append(doc.error(path, f"no template for {kind} in {language}: the app sends this text"))
+    codes = {}
     for kind, entry in templates.kinds.items():
+        errors.extend(_check_code_unique(templates, kind, entry, codes))
         if kind not in wanted:
             errors.append(doc.error(["kinds", kind], f"{kind} is not a kind of text the app sends"))
             continue
@@ -171,6 +173,18 @@ def check(templates, *, public_url, sign_name, site_phone=None):
             errors.extend(_check_wording(templates, kind, language, lang_entry, variables, needs,
                                          public_url=public_url, sign=sign, site_phone=site_phone))
     return errors
+
+
+def _check_code_unique(templates, kind, entry, codes):
+    """Each wording has a template code of its own: a reused one would send the other text's wording."""
+    for language, lang_entry in (entry.items() if isinstance(entry, dict) else ()):
+        code = lang_entry.get("code") if isinstance(lang_entry, dict) else None
+        if not isinstance(code, str):
+            continue
+        if code in codes:
+            yield templates.document.error(["kinds", kind, language, "code"],
+                                           f"{code} is already the code of {codes[code]}")
+        codes.setdefault(code, f"{kind} ({language})")
 
 
 def _check_rules(templates, kind, variables):
