@@ -1,5 +1,8 @@
 """SMS wording in zh-CN and English: neutral, no diagnosis, no drug, no answers."""
 
+from datetime import date
+from functools import cache
+
 from babel.dates import format_date
 
 TEXTS = {
@@ -171,15 +174,20 @@ def render(template, language, **params):
     return Wording(TEXTS[template][language].format(**params), template, params)
 
 
+@cache
+def weekday_name(day, language):
+    """Return the name of a day of the week (a date's weekday(), Monday 0) in a language."""
+    return format_date(date(2024, 1, 1 + day), "EEEE", locale="zh_Hans_CN" if language == "zh-CN" else "en")
+
+
 def visit_params(language, local_start, visit_zone, contact_zone, preparation_key, *, days_before=0,
                  place=""):
     """Return the parameters of a visit reminder for one contact."""
-    babel_locale = "zh_Hans_CN" if language == "zh-CN" else "en"
     return {
         "when": when_words(language, days_before),
         "place": place,
         "date": local_start.strftime("%Y-%m-%d"),
-        "weekday": format_date(local_start.date(), "EEEE", locale=babel_locale),
+        "weekday": weekday_name(local_start.weekday(), language),
         "time": local_start.strftime("%H:%M"),
         "zone_note": "" if visit_zone == contact_zone else ZONE_NOTE[language].format(zone=visit_zone),
         "preparation": PREPARATION[(preparation_key, language)],
