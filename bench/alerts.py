@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # fake_twilio
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import logs_to_devnull, scratch_database, summary  # noqa: E402
+from common import analyze, logs_to_devnull, scratch_database, summary  # noqa: E402
 from fake_twilio import FakeTwilio  # noqa: E402
 from sqlalchemy import event, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session, joinedload  # noqa: E402
@@ -113,19 +113,6 @@ def bulk(session, model, rows):
     else:
         for start in range(0, len(rows), CHUNK):
             session.execute(insert(model), rows[start:start + CHUNK])
-
-
-def analyze(session):
-    """Commit a bulk load and ANALYZE the database, as autovacuum soon would (PostgreSQL: outside a transaction)."""
-    session.commit()
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.connection.driver_connection.autocommit = True
-        connection.exec_driver_sql("ANALYZE")
-        connection.connection.driver_connection.autocommit = False
-    else:
-        connection.exec_driver_sql("ANALYZE")
-        session.commit()
 
 
 def answer_variants(instrument, rng, n=8):

@@ -17,6 +17,19 @@ def scratch_database(kind, tmp):
     return _scratch_database(kind, tmp, os.environ.get("PRO_BENCH_DATABASE_URL"), prefix="pro_bench")
 
 
+def analyze(session):
+    """Commit a bulk load and ANALYZE the database, as autovacuum soon would (PostgreSQL: outside a transaction)."""
+    session.commit()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.connection.driver_connection.autocommit = True
+        connection.exec_driver_sql("ANALYZE")
+        connection.connection.driver_connection.autocommit = False
+    else:
+        connection.exec_driver_sql("ANALYZE")
+        session.commit()
+
+
 def databases():
     return ["sqlite"] + (["postgresql"] if os.environ.get("PRO_BENCH_DATABASE_URL") else [])
 

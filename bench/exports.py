@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from alerts import SCHEDULE, answer_variants, bulk  # noqa: E402
-from common import logs_to_devnull, scratch_database  # noqa: E402
+from common import analyze, logs_to_devnull, scratch_database  # noqa: E402
 
 from pro_app import create_app  # noqa: E402
 from pro_app.clock import utcnow  # noqa: E402
@@ -103,15 +103,7 @@ def seed(app, scale):
         for model, rows in ((Participant, participants), (Contact, contacts), (Assignment, assignments),
                             (Response, responses)):
             bulk(session, model, rows)
-        session.commit()
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            connection.connection.driver_connection.autocommit = True
-            connection.exec_driver_sql("ANALYZE")
-            connection.connection.driver_connection.autocommit = False
-        else:
-            connection.exec_driver_sql("ANALYZE")
-            session.commit()
+        analyze(session)
     return time.perf_counter() - started
 
 
