@@ -73,8 +73,11 @@ def links_in_texts(deployment, number):
 
 
 def invitation(deployment, number, instrument_id, lang="en", source="127.0.0.1", seconds=60):
-    """Wait for the scheduler's text with a link to this instrument; return the link's path."""
+    """Wait for the scheduler's text with a link to this instrument; return (the link's path, the
+    form fields that start it there): none on its own start page, its assignment on the list a
+    text inviting to several questionnaires links to."""
     title = INSTRUMENTS[instrument_id].title[lang]
+    listed = re.compile(rf"<h2>{re.escape(title)}</h2>(?:(?!</li>).)*?name=\"a\" value=\"(\d+)\"", re.S)
     deadline = time.monotonic() + seconds
     checked = set()
     while time.monotonic() < deadline:
@@ -82,10 +85,13 @@ def invitation(deployment, number, instrument_id, lang="en", source="127.0.0.1",
             if path in checked:
                 continue
             checked.add(path)
-            # Opening a link's start page consumes nothing (chat apps prefetch links).
+            # Opening a link's page consumes nothing (chat apps prefetch links).
             status, _location, page = Client(deployment, source).request("GET", path)
             if status == 200 and f"<h1>{title}</h1>" in page:
-                return path
+                return path, {}
+            on_list = listed.search(page) if status == 200 else None
+            if on_list:
+                return path, {"a": on_list.group(1)}
         time.sleep(0.5)
     raise AssertionError(f"no {instrument_id} link texted to {number} within {seconds} s: "
                          f"{deployment.fake.messages_to(number)}")
@@ -303,7 +309,8 @@ def test_fever_reaches_the_nurse_who_resolves_it(deployment, staff, browser, sho
     status, _location, page = desk.request("POST", f"/staff/visits/{visit_id}/status",
                                            {"csrf_token": token, "status": "done", "reason": "First infusion given."})
     assert status == 303, main_text(page)
-    link = invitation(deployment, family, "post-infusion")
+    link, fields = invitation(deployment, family, "post-infusion")
+    assert not fields  # a questionnaire invited on its own has a link of its own
 
     context = browser.new_context(**PHONE, locale="en-GB")
     try:
@@ -373,15 +380,21 @@ def test_a_second_family_answers_quality_of_life_in_chinese(deployment, browser,
     deployment.run("participants", "pro-app", "participant", "add", "E2E-QOL", "--start",
                    (local_today(zone) + timedelta(days=3)).isoformat(), "--tz", zone, "--lang", "zh-CN",
                    "--phone", family)
-    link = invitation(deployment, family, "quality-of-life", lang="zh-CN")
+    # Baseline and quality of life open together on enrolment: one text, one link to their list.
+    link, fields = invitation(deployment, family, "quality-of-life", lang="zh-CN")
+    assert fields, "the two questionnaires opening together were not invited in one text"
     context = browser.new_context(**PHONE, locale="zh-CN")
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(deployment.base + link)
         # Chinese from the wheel's compiled catalogue, not the English msgid.
-        expect(page.get_by_role("button", name="开始", exact=True)).to_be_visible()
-        page.get_by_role("button", name="开始", exact=True).click()
+        expect(page.locator("h1")).to_have_text("您的问卷")
+        shots(page, "second-family-list")
+        title = INSTRUMENTS["quality-of-life"].title["zh-CN"]
+        start = page.locator("li", has=page.get_by_role("heading", name=title, exact=True)).get_by_role("button")
+        expect(start).to_have_text(f"开始: {title}")
+        start.click()
         through_the_sections(page, WORDS["zh-CN"])
         shots(page, "second-family-review")
         page.get_by_role("button", name="提交我的答案", exact=True).click()
@@ -456,10 +469,10 @@ def double_tap(client, path, form):
 def family_with_double_taps(deployment, number, source, outcome):
     """One family: open the link, double-tap Start, answer, double-tap Send."""
     instrument = INSTRUMENTS["quality-of-life"]
-    link = invitation(deployment, number, instrument.id, source=source)
+    link, fields = invitation(deployment, number, instrument.id, source=source)
     phone = Client(deployment, source)
     token = phone.form_token(link)
-    started = double_tap(phone, link, {"csrf_token": token})
+    started = double_tap(phone, link, {"csrf_token": token, **fields})
     statuses = [status for status, _loc, _page in started]
     for index, section in enumerate(instrument.sections):
         token = phone.form_token(f"/q/answer?s={index}")  # a new session has its own token
