@@ -1,6 +1,5 @@
 """Invitations due together for one contact go as one text, with one link to a list of them."""
 
-import secrets
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -8,10 +7,11 @@ from sqlalchemy.orm import selectinload
 from pro_app.clock import to_local
 from pro_app.i18n import SENT_TOGETHER
 from pro_app.questionnaires.models import OPEN_ASSIGNMENT, Assignment, QuestionnaireLink
-from pro_app.questionnaires.operations import LINK, TITLE_CHARACTERS, hash_token
+from pro_app.questionnaires.operations import LINK, TITLE_CHARACTERS
 from pro_app.reminders.quiet import next_allowed
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
+from pro_app.tokens import lookup_hash, new_token
 
 #: An invitation to one questionnaire, and the text that invites to several at once.
 INVITE = "questionnaire_invite"
@@ -102,11 +102,10 @@ def list_link(session, message, now):
     Each questionnaire gets a link of its own under the list's hash, so that a new link sent
     for one of them (staff "resend") closes it on the list too.
     """
-    token = secrets.token_urlsafe(24)  # 192 bits
-    list_hash = hash_token(token)
+    token, list_hash = new_token()
     for assignment_id in (message.params or {}).get("assignments") or [message.assignment_id]:
-        session.add(QuestionnaireLink(assignment_id=assignment_id, token_hash=hash_token(secrets.token_urlsafe(24)),
-                                      list_hash=list_hash, created_at=now))
+        session.add(QuestionnaireLink(assignment_id=assignment_id, token_hash=new_token()[1], list_hash=list_hash,
+                                      created_at=now))
     return token
 
 
@@ -121,6 +120,4 @@ def listed(session, list_hash):
 
 def find_list(session, token):
     """Return the links of the list a token opens, or an empty list."""
-    if not token or len(token) > 64:
-        return []
-    return listed(session, hash_token(token))
+    return listed(session, lookup_hash(token))

@@ -1,6 +1,5 @@
 """Assignments, links, drafts and responses; callers own the transaction."""
 
-import hashlib
 import secrets
 from collections import OrderedDict
 from contextlib import suppress
@@ -28,6 +27,7 @@ from pro_app.questionnaires.schedule import infusion_window, nudge_time, plan_as
 from pro_app.reminders.operations import enqueue, message_row
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
+from pro_app.tokens import lookup_hash, new_token
 from pro_app.visits.models import OPEN_STATUSES, Visit, VisitKind, VisitStatus
 
 #: Where the link goes in an invitation; the token is made when the text is sent.
@@ -42,10 +42,6 @@ class AlreadySubmitted(Exception):
 
 class SubmittedMeanwhile(AlreadySubmitted):
     """Another request stored this assignment's response while this one was submitting it."""
-
-
-def hash_token(token):
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _respondents(participant):
@@ -183,16 +179,15 @@ def expire_windows(session, now):
 
 def new_link(session, assignment_id, now):
     """Make a fresh link token for an assignment; only its hash is stored."""
-    token = secrets.token_urlsafe(24)  # 192 bits
-    session.add(QuestionnaireLink(assignment_id=assignment_id, token_hash=hash_token(token), created_at=now))
+    token, token_hash = new_token()
+    session.add(QuestionnaireLink(assignment_id=assignment_id, token_hash=token_hash, created_at=now))
     return token
 
 
 def find_link(session, token):
     """Return the link for a token, or None."""
-    if not token or len(token) > 64:
-        return None
-    return session.scalar(select(QuestionnaireLink).where(QuestionnaireLink.token_hash == hash_token(token)))
+    token_hash = lookup_hash(token)
+    return token_hash and session.scalar(select(QuestionnaireLink).where(QuestionnaireLink.token_hash == token_hash))
 
 
 def resend(session, assignment, protocol, instruments, *, now):

@@ -14,8 +14,9 @@ from pro_app.extensions import limiter
 from pro_app.participants.models import Contact
 from pro_app.protocol import current_protocol
 from pro_app.protocol.hotline import hotline
-from pro_app.reminders.operations import hash_token, preparation_key
+from pro_app.reminders.operations import preparation_key
 from pro_app.reminders.texts import PREPARATION
+from pro_app.tokens import lookup_hash
 from pro_app.visits.models import VisitStatus
 
 bp = Blueprint("calendar", __name__)
@@ -84,9 +85,8 @@ def _wants_page():
 @limiter.limit(ratelimits.per_link, key_func=ratelimits.link_token)
 @limiter.limit(ratelimits.links_per_address)
 def ics(token):
-    if len(token) > 64:
-        abort(404)
-    contact = db.session.scalar(select(Contact).where(Contact.calendar_token_hash == hash_token(token)))
+    token_hash = lookup_hash(token)
+    contact = token_hash and db.session.scalar(select(Contact).where(Contact.calendar_token_hash == token_hash))
     if contact is None:
         abort(404)
     host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"

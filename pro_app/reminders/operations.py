@@ -1,8 +1,6 @@
 """Writing reminders to the outbox: at enrolment and whenever a visit changes."""
 
-import hashlib
 import re
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, update
@@ -11,6 +9,7 @@ from pro_app.db import insert_new
 from pro_app.reminders.plan import Recipient, plan_visit_reminders
 from pro_app.reminders.texts import VISIT_NAMES, render, visit_params
 from pro_app.sms.models import Message, MessageState
+from pro_app.tokens import new_token
 from pro_app.visits.models import VisitKind
 
 WELCOME_VALID = timedelta(days=7)
@@ -24,15 +23,9 @@ PREFERENCES_LINK = "{preferences}"
 LINK_TOKEN = re.compile(r"(/(?:q|cal|p)/)([A-Za-z0-9_-]{5,})")
 
 
-def hash_token(token):
-    """Return the stored form of a link token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_calendar_token(contact):
     """Give a contact a fresh calendar token (only its hash is stored); an earlier one stops working."""
-    token = secrets.token_urlsafe(24)  # 192 bits
-    contact.calendar_token_hash = hash_token(token)
+    token, contact.calendar_token_hash = new_token()
     return token
 
 

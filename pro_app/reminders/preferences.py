@@ -1,16 +1,14 @@
 """A contact's own settings: the evening reminder time and the language of their texts."""
 
-import secrets
 from datetime import time, timedelta
 
 from sqlalchemy import select, update
 
 from pro_app.audit.operations import Actor, record
-from pro_app.participants.models import LANGUAGES
+from pro_app.participants.models import LANGUAGES, Contact
 from pro_app.reminders.operations import (
     change_text,
     enqueue,
-    hash_token,
     visit_reminder_rows,
     welcome_text,
 )
@@ -18,6 +16,7 @@ from pro_app.reminders.plan import is_evening_step
 from pro_app.reminders.quiet import in_quiet_hours
 from pro_app.reminders.texts import render
 from pro_app.sms.models import Message, MessageState
+from pro_app.tokens import lookup_hash, new_token
 from pro_app.visits.models import Visit
 
 #: The evening times a family may choose from, besides the protocol's own (inside allowed hours only).
@@ -56,19 +55,15 @@ def evening_time_of(contact, protocol):
 
 def new_preferences_token(contact, now):
     """Give a contact a fresh preferences link token (only its hash is stored); an earlier one stops working."""
-    token = secrets.token_urlsafe(24)  # 192 bits
-    contact.preferences_token_hash = hash_token(token)
+    token, contact.preferences_token_hash = new_token()
     contact.preferences_token_at = now
     return token
 
 
 def contact_by_token(session, token, now):
     """Return (contact, state) for a preferences link: state is "open", "expired" or "unknown"."""
-    from pro_app.participants.models import Contact
-
-    if not token or len(token) > 64:
-        return None, "unknown"
-    contact = session.scalar(select(Contact).where(Contact.preferences_token_hash == hash_token(token)))
+    token_hash = lookup_hash(token)
+    contact = token_hash and session.scalar(select(Contact).where(Contact.preferences_token_hash == token_hash))
     if contact is None:
         return None, "unknown"
     if contact.preferences_token_at is None or now >= contact.preferences_token_at + PREFERENCES_LINK_VALID:
@@ -129,8 +124,6 @@ def apply_baseline_answer(session, response, protocol, *, now):
     hour = (response.answers or {}).get(BASELINE_ITEM) if response.instrument_id == "baseline" else None
     if not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23:
         return []
-    from pro_app.participants.models import Contact
-
     contact = session.get(Contact, response.contact_id)
     if contact is None or time(hour) not in choices_for(contact, protocol):
         return []
