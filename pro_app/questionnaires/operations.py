@@ -36,6 +36,13 @@ LINK = "{link}"
 TITLE_CHARACTERS = 35
 
 
+def text_title(instruments, assignment, language):
+    """Return how a text names an assignment's questionnaire: its title in the language, cut to what templates take."""
+    instrument = instruments.get(assignment.instrument_id)
+    title = instrument.title.get(language) if instrument is not None else None
+    return (title or assignment.instrument_id)[:TITLE_CHARACTERS]
+
+
 class AlreadySubmitted(Exception):
     """The assignment already has its response."""
 
@@ -104,10 +111,7 @@ def queue_invitations(session, assignments, protocol, instruments, *, now, key_s
         if a.visit_id in held:
             continue
         contact, lang = a.contact, a.contact.language
-        instrument = instruments.get(a.instrument_id)
-        title = instrument.title.get(lang) if instrument is not None else None
-        params = {"site": protocol.site_name[lang], "link": LINK,
-                  "title": (title or a.instrument_id)[:TITLE_CHARACTERS],
+        params = {"site": protocol.site_name[lang], "link": LINK, "title": text_title(instruments, a, lang),
                   "deadline": to_local(a.closes_at, contact.timezone).strftime("%m-%d %H:%M")}
         common = {"participant_id": a.participant_id, "contact_id": contact.id, "assignment_id": a.id,
                   "phone": contact.phone, "language": lang, "expires_at": a.closes_at, "now": now}

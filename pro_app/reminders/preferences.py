@@ -3,9 +3,12 @@
 from datetime import time, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from pro_app.audit.operations import Actor, record
 from pro_app.participants.models import LANGUAGES, Contact
+from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires.operations import text_title
 from pro_app.reminders.operations import (
     change_text,
     enqueue,
@@ -174,20 +177,14 @@ def replan_contact(session, contact, protocol, now):
 
 def _rerender_invitations(session, contact, protocol, now):
     """Write a contact's pending questionnaire invitations and nudges again in their language."""
-    from pro_app.questionnaires import current_instruments
-    from pro_app.questionnaires.models import Assignment
-    from pro_app.questionnaires.operations import TITLE_CHARACTERS
-
     lang = contact.language
     instruments = current_instruments()
     for message in session.scalars(select(Message).where(
             Message.contact_id == contact.id, Message.state == MessageState.PENDING,
-            Message.template.in_(INVITATIONS), Message.language != lang, Message.assignment_id.is_not(None))):
-        assignment = session.get(Assignment, message.assignment_id)
-        instrument = instruments.get(assignment.instrument_id)
-        title = instrument.title.get(lang) if instrument is not None else None
+            Message.template.in_(INVITATIONS), Message.language != lang, Message.assignment_id.is_not(None))
+            .options(selectinload(Message.assignment))):
         params = {**(message.params or {}), "site": protocol.site_name[lang],
-                  "title": (title or assignment.instrument_id)[:TITLE_CHARACTERS]}
+                  "title": text_title(instruments, message.assignment, lang)}
         body = render(message.template, lang, **params)
         session.execute(update(Message).where(Message.id == message.id, Message.state == MessageState.PENDING)
                         .values(body=str(body), params=dict(body.params), language=lang, updated_at=now))
