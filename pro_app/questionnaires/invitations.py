@@ -69,7 +69,7 @@ def combine_due(session, now):
         # The one whose window closes last carries them: the sender drops a text whose window is over.
         carrier = max(group, key=lambda m: (m.assignment.closes_at, -m.id))
         others = [m for m in group if m is not carrier]
-        _rewrite(session, carrier, {m.assignment_id: (m.params or {}).get("title") for m in [*others, carrier]})
+        _rewrite(carrier, {m.assignment_id: m for m in [*others, carrier]}.values())
         for other in others:
             other.state, other.state_reason, other.updated_at = MessageState.CANCELLED, merged_reason(carrier.id), now
         carrier.updated_at = now
@@ -78,11 +78,10 @@ def combine_due(session, now):
     return folded
 
 
-def _rewrite(session, message, titles):
-    """Make one invitation the text naming several questionnaires (titles by assignment id)."""
-    assignments = session.execute(select(Assignment.id, Assignment.instrument_id, Assignment.closes_at)
-                                  .where(Assignment.id.in_(titles))
-                                  .order_by(Assignment.closes_at, Assignment.id)).all()
+def _rewrite(message, invitations):
+    """Make one invitation the text naming the questionnaires of these (one each, loaded with their assignments)."""
+    assignments = sorted((m.assignment for m in invitations), key=lambda a: (a.closes_at, a.id))
+    titles = {m.assignment_id: (m.params or {}).get("title") for m in invitations}
     language, params = message.language, message.params or {}
     named = [titles[a.id] or a.instrument_id for a in assignments]
     first_close = to_local(assignments[0].closes_at, message.contact.timezone).strftime("%m-%d %H:%M")
