@@ -285,21 +285,8 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
         reason = cancel_if_stale(session, message.id, owner, now)
         session.commit()
         return f"cancelled {reason}" if reason else "skipped"
-    unsent = body = message.body
-    tokens = []
-    if message.template == invitations.TOGETHER and LINK in body:
-        tokens.append(invitations.list_link(session, message, now))
-        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
-    elif assignment is not None and LINK in body:
-        tokens.append(new_link(session, assignment.id, now))
-        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
-    if message.contact is not None and CALENDAR_LINK in body:
-        tokens.append(new_calendar_token(message.contact))
-        body = body.replace(CALENDAR_LINK, f"{public_url}/cal/{tokens[-1]}.ics")
-        body = body.replace(WEBCAL_LINK, f"webcal://{public_url.split('://', 1)[-1]}/cal/{tokens[-1]}.ics")
-    if message.contact is not None and PREFERENCES_LINK in body:
-        tokens.append(new_preferences_token(message.contact, now))
-        body = body.replace(PREFERENCES_LINK, f"{public_url}/p/{tokens[-1]}")
+    unsent = message.body
+    body, tokens = fill_links(session, message, public_url, now)
     if tokens:
         # A link's token exists only in the text itself; the outbox keeps it shortened,
         # except with the console gateway, whose outbox is the demo phone's inbox.
@@ -314,6 +301,28 @@ def send_one(session, message_id, gateway, *, now, owner, public_url, limiter, p
     if outcome == "retried":
         message.body = unsent  # the next attempt makes fresh links: these never reached the phone
     return outcome
+
+
+def fill_links(session, message, public_url, now):
+    """Put fresh link tokens in a text about to go; return its body and the tokens.
+
+    Each token exists only in the text itself: what is stored is its hash.
+    """
+    body, tokens, contact = message.body, [], message.contact
+    if LINK in body and message.template == invitations.TOGETHER:
+        tokens.append(invitations.list_link(session, message, now))
+        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
+    elif LINK in body and message.assignment_id is not None:
+        tokens.append(new_link(session, message.assignment_id, now))
+        body = body.replace(LINK, f"{public_url}/q/{tokens[-1]}")
+    if CALENDAR_LINK in body and contact is not None:
+        tokens.append(new_calendar_token(contact))
+        body = body.replace(CALENDAR_LINK, f"{public_url}/cal/{tokens[-1]}.ics")
+        body = body.replace(WEBCAL_LINK, f"webcal://{public_url.split('://', 1)[-1]}/cal/{tokens[-1]}.ics")
+    if PREFERENCES_LINK in body and contact is not None:
+        tokens.append(new_preferences_token(contact, now))
+        body = body.replace(PREFERENCES_LINK, f"{public_url}/p/{tokens[-1]}")
+    return body, tokens
 
 
 def load_batch(session, ids):
