@@ -16,12 +16,6 @@ from scratch import scratch_database
 from werkzeug.serving import make_server
 
 from pro_app import create_app
-from pro_app.audit.operations import Actor
-from pro_app.db import db
-from pro_app.participants.operations import enrol
-from pro_app.participants.validation import check_enrolment
-from pro_app.protocol import current_protocol
-from pro_app.questionnaires import current_instruments
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -52,19 +46,6 @@ def served_app(folder, config, ssl_context=None):
             http.server_close()
             thread.join(5)
             app.extensions["pro_db"]["engine"].dispose()
-
-
-def enrol_participant(app, study_id, *, start, now, phone, tz="Asia/Shanghai", lang="zh-CN", age="",
-                      caregivers=()):
-    """Enrol a participant as the enrolment form does, and commit."""
-    raw = {"study_id": study_id, "start": start.isoformat(), "tz": tz, "lang": lang, "age": age, "phone": phone,
-           "caregivers": list(caregivers)}
-    with app.test_request_context():
-        enrolment, errors = check_enrolment(raw)
-        assert not errors, errors
-        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=now,
-              public_url=app.config["PUBLIC_URL"])
-        db.session.commit()
 
 
 # --- Debian's chromium ------------------------------------------------------------------------------

@@ -157,19 +157,26 @@ def login(client, make_staff):
     return do
 
 
+def enrol_participant(app, study_id, *, start, now, phone, tz="Asia/Shanghai", lang="zh-CN", age="",
+                      caregivers=()):
+    """Enrol a participant as the enrolment form does, and commit."""
+    raw = {"study_id": study_id, "start": start.isoformat(), "tz": tz, "lang": lang, "age": age, "phone": phone,
+           "caregivers": list(caregivers)}
+    with app.test_request_context():
+        enrolment, errors = check_enrolment(raw)
+        assert not errors, errors
+        enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=now,
+              public_url=app.config["PUBLIC_URL"])
+        db.session.commit()
+
+
 @pytest.fixture
 def make_participant(app):
     """Enrol a participant: make_participant('P-001', start=date(...), tz=...) -> study ID."""
     def make(study_id="P-001", start=date(2026, 3, 2), tz="Asia/Shanghai", lang="zh-CN",
              age="", phone="+8613800138001", caregivers=(), now=NOW):
-        raw = {"study_id": study_id, "start": start.isoformat(), "tz": tz, "lang": lang,
-               "age": age, "phone": phone, "caregivers": list(caregivers)}
-        with app.test_request_context():
-            enrolment, errors = check_enrolment(raw)
-            assert not errors, errors
-            enrol(db.session, enrolment, current_protocol(), current_instruments(), actor=Actor(label="test"), now=now,
-                  public_url=app.config["PUBLIC_URL"])
-            db.session.commit()
+        enrol_participant(app, study_id, start=start, now=now, phone=phone, tz=tz, lang=lang, age=age,
+                          caregivers=caregivers)
         return study_id
     return make
 

@@ -15,11 +15,11 @@ from browser import (  # noqa: F401 (fixtures)
     TIMEOUT_MS,
     assert_accessible,
     browser_fixture,
-    enrol_participant,
     served_app,
     shots_fixture,
     sign_in,
 )
+from conftest import enrol_participant
 from playwright.sync_api import expect
 from sqlalchemy import select
 

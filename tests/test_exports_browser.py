@@ -8,7 +8,8 @@ import io
 import random
 from datetime import UTC, date, datetime, timedelta
 
-from browser import assert_accessible, browser_fixture, enrol_participant, shots_fixture, sign_in  # noqa: F401
+from browser import assert_accessible, browser_fixture, shots_fixture, sign_in  # noqa: F401
+from conftest import enrol_participant
 from playwright.sync_api import expect
 from sqlalchemy import select
 from test_alert_browser import PASSWORD, server  # noqa: F401

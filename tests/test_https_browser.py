@@ -8,7 +8,8 @@ import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
-from browser import browser_fixture, enrol_participant, served_app  # noqa: F401 (browser is a fixture)
+from browser import browser_fixture, served_app  # noqa: F401 (browser is a fixture)
+from conftest import enrol_participant
 from sqlalchemy import select
 from test_questionnaire_browser import PHONE
 

@@ -8,7 +8,8 @@ import urllib.request
 from datetime import UTC, date, datetime
 
 import pytest
-from browser import browser_fixture, enrol_participant, served_app, sign_in  # noqa: F401 (browser is a fixture)
+from browser import browser_fixture, served_app, sign_in  # noqa: F401 (browser is a fixture)
+from conftest import enrol_participant
 from fake_twilio import twilio_signature
 from playwright.sync_api import expect
 from sqlalchemy import select

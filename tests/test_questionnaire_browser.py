@@ -12,7 +12,8 @@ from statistics import mean
 from urllib.parse import urlsplit
 
 import pytest
-from browser import assert_accessible, browser_fixture, enrol_participant, screenshot_folder, served_app  # noqa: F401
+from browser import assert_accessible, browser_fixture, screenshot_folder, served_app  # noqa: F401
+from conftest import enrol_participant
 from sqlalchemy import select
 
 from pro_app.audit.operations import Actor
