@@ -10,18 +10,9 @@ from flask.cli import with_appcontext
 
 from pro_app.clock import utcnow
 from pro_app.db import db
+from pro_app.sms.gateway import current_gateway
 
 log = logging.getLogger(__name__)
-
-
-def gateway():
-    """Return this app's SMS gateway, built on first use."""
-    from pro_app.sms.gateway import make_gateway
-
-    ext = current_app.extensions
-    if "pro_sms_gateway" not in ext:
-        ext["pro_sms_gateway"] = make_gateway(current_app.config, ext.get("pro_sms_templates"))
-    return ext["pro_sms_gateway"]
 
 
 def run_tick(now, worker=None):
@@ -43,7 +34,7 @@ def run_tick(now, worker=None):
     warn_of_gap(db.session, now, protocol=context["protocol"], public_url=context["public_url"])
     db.session.commit()
     summary = dispatch(
-        db.session, gateway(), now=now,
+        db.session, current_gateway(), now=now,
         public_url=context["public_url"],
         rate=float(config["SMS_RATE"] or 0),
         batch=int(config["SMS_BATCH"]),

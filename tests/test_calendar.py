@@ -11,8 +11,8 @@ from sqlalchemy import select
 from pro_app.clock import local_to_utc
 from pro_app.db import db
 from pro_app.participants.models import Contact, Participant
-from pro_app.scheduler import gateway
 from pro_app.sms.dispatch import send_now
+from pro_app.sms.gateway import current_gateway
 from pro_app.sms.models import Message, MessageState
 from pro_app.visits.models import Visit, VisitStatus
 
@@ -45,7 +45,7 @@ def calendar_path(app, phone, study_id="P-001"):
             .where(Message.template == "welcome", Message.to_phone == phone, Participant.study_id == study_id))
         for _attempt in range(2):  # a text due in the night goes out when quiet hours end
             if welcome.state == MessageState.PENDING:
-                send_now(db.session, gateway(), [welcome.id], now=welcome.due_at, public_url="http://localhost")
+                send_now(db.session, current_gateway(), [welcome.id], now=welcome.due_at, public_url="http://localhost")
                 db.session.refresh(welcome)
         body = welcome.body
     match = LINK.search(body)

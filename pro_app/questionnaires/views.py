@@ -25,8 +25,8 @@ from pro_app.questionnaires.models import (
     ResponseDraft,
 )
 from pro_app.reminders.preferences import apply_baseline_answer
-from pro_app.scheduler import gateway
 from pro_app.sms.dispatch import send_now
+from pro_app.sms.gateway import current_gateway
 
 bp = Blueprint("q", __name__, url_prefix="/q")
 SESSION_KEY = "q_assignment"
@@ -267,7 +267,7 @@ def save():
     new, keys = assess_draft(db.session, assignment, draft, instrument, now=now, **context)
     db.session.commit()
     if keys:
-        send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
+        send_now(db.session, current_gateway(), pending_keys_to_ids(db.session, keys), now=now,
                  public_url=context["public_url"])
     if any(f.severity == "red" for f in new):
         return redirect(url_for(".advice"), code=303)
@@ -339,7 +339,7 @@ def submit():
     db.session.commit()
     if keys:
         # Red: try to reach the nurse now rather than at the next tick.
-        send_now(db.session, gateway(), pending_keys_to_ids(db.session, keys), now=now,
+        send_now(db.session, current_gateway(), pending_keys_to_ids(db.session, keys), now=now,
                  public_url=context["public_url"])
     return redirect(url_for(".done"), code=303)
 

@@ -114,6 +114,16 @@ def _refused(exc):
     return isinstance(reason, NewConnectionError)
 
 
+def current_gateway():
+    """Return this app's SMS gateway, built on first use."""
+    from flask import current_app
+
+    ext = current_app.extensions
+    if "pro_sms_gateway" not in ext:
+        ext["pro_sms_gateway"] = make_gateway(current_app.config, ext.get("pro_sms_templates"))
+    return ext["pro_sms_gateway"]
+
+
 def make_gateway(config, templates=None):
     """Build the gateway the configuration names: one backend, or one per route (PRO_SMS_ROUTES)."""
     from pro_app.sms.routing import RoutedGateway, parse_routes
