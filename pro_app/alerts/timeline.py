@@ -17,7 +17,7 @@ from pro_app.alerts.models import Alert, AlertOccurrence
 from pro_app.alerts.views import fired_rules
 from pro_app.clock import local_to_utc, to_local, utcnow
 from pro_app.db import db
-from pro_app.participants.views import get_participant_or_404
+from pro_app.participants.operations import get_participant_or_404
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires.models import Response
 from pro_app.sms.models import Message, MessageState

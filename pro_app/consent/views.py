@@ -10,7 +10,7 @@ from pro_app.clock import to_local, utcnow
 from pro_app.consent.birthdays import RECONSENT_AGES, reconsent_tasks
 from pro_app.consent.operations import SCOPES, consents_of, give, withdraw
 from pro_app.db import db
-from pro_app.participants.views import get_participant_or_404
+from pro_app.participants.operations import get_participant_or_404
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 

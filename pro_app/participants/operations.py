@@ -2,12 +2,14 @@
 
 from datetime import timedelta
 
+from flask import abort
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import record
 from pro_app.consent.operations import record_enrolment_consents
+from pro_app.db import db
 from pro_app.participants.models import Contact, ContactRole, Participant
 from pro_app.protocol.planner import plan_schedule
 from pro_app.questionnaires.operations import plan_participant as plan_questionnaires
@@ -125,4 +127,12 @@ def set_participant_status(session, participant, status, *, reason, actor, now):
     record(session, actor=actor, action="participant.status", entity="participant", entity_id=participant.id,
            participant_id=participant.id, now=now, before=before, after={"status": status.value}, reason=reason)
     session.flush()
+    return participant
+
+
+def get_participant_or_404(study_id):
+    """Return the participant with this study ID for a staff page, or answer 404."""
+    participant = db.session.scalar(select(Participant).where(Participant.study_id == study_id))
+    if participant is None:
+        abort(404)
     return participant

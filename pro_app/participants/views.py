@@ -7,30 +7,32 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from pro_app.audit.models import AuditEvent
 from pro_app.audit.operations import Actor
 from pro_app.clock import common_zones, utcnow
 from pro_app.db import db
 from pro_app.inputs import page_arg
 from pro_app.participants.forms import EnrolForm, StatusForm
 from pro_app.participants.models import Participant, ParticipantStatus
-from pro_app.participants.operations import DuplicateStudyId, enrol, just_enrolled_by, set_participant_status
+from pro_app.participants.operations import (
+    DuplicateStudyId,
+    enrol,
+    get_participant_or_404,
+    just_enrolled_by,
+    set_participant_status,
+)
 from pro_app.participants.validation import check_enrolment
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
+from pro_app.questionnaires.models import Response
 from pro_app.reminders.preferences import choices_for, evening_time_of, parse_form, set_preferences
+from pro_app.sms.operations import phone_statuses
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 from pro_app.visits.models import OPEN_STATUSES, Visit
 
 bp = Blueprint("participants", __name__, url_prefix="/staff/participants")
 PAGE_SIZE = 50
-
-
-def get_participant_or_404(study_id):
-    participant = db.session.scalar(select(Participant).where(Participant.study_id == study_id))
-    if participant is None:
-        abort(404)
-    return participant
 
 
 @bp.get("/")
@@ -99,9 +101,6 @@ def show(study_id, status_form=None, code=200, preference_errors=None):
         (month, list(visits))
         for month, visits in groupby(participant.visits, key=lambda v: v.local_start.strftime("%Y-%m"))
     ]
-    from pro_app.questionnaires.models import Response
-    from pro_app.sms.views import phone_statuses
-
     status_form = status_form or StatusForm(status=participant.status.value)
     # Allergies as told at baseline (by the patient and/or a caregiver): a nurse triaging an
     # infusion reaction needs them on this page, not three clicks away.
@@ -111,7 +110,7 @@ def show(study_id, status_form=None, code=200, preference_errors=None):
     protocol = current_protocol()
     preferences = {c.id: (choices_for(c, protocol), evening_time_of(c, protocol)) for c in participant.contacts}
     return render_template("participants/show.html", p=participant, months=months, now=now,
-                           statuses=phone_statuses([c.phone for c in participant.contacts]),
+                           statuses=phone_statuses(db.session, [c.phone for c in participant.contacts]),
                            status_form=status_form, allergies=allergies, preferences=preferences,
                            preference_errors=preference_errors or {}), code
 
@@ -150,8 +149,6 @@ def contact_preferences(study_id, contact_id):
 @bp.get("/<study_id>/audit")
 @staff_required()
 def audit(study_id):
-    from pro_app.audit.models import AuditEvent
-
     participant = get_participant_or_404(study_id)
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.participant_id == participant.id)

@@ -10,7 +10,7 @@ from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.models import Participant
-from pro_app.participants.views import get_participant_or_404
+from pro_app.participants.operations import get_participant_or_404
 from pro_app.protocol import current_protocol
 from pro_app.questionnaires import current_instruments
 from pro_app.questionnaires import operations as ops

@@ -67,3 +67,9 @@ def _alert(session, phone, reason, now, code=None):
 
     unreachable_contact(session, phone, reason, now=now, error_code=code, **alerts.context())
 
+
+def phone_statuses(session, phones):
+    """Return {phone: PhoneNumber} for the numbers that have a status."""
+    if not phones:
+        return {}
+    return {row.phone: row for row in session.scalars(select(PhoneNumber).where(PhoneNumber.phone.in_(phones)))}

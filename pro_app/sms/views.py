@@ -10,24 +10,17 @@ from pro_app.audit.operations import Actor, record
 from pro_app.clock import utcnow
 from pro_app.db import db
 from pro_app.participants.models import Contact
-from pro_app.participants.views import get_participant_or_404
+from pro_app.participants.operations import get_participant_or_404
 from pro_app.protocol import current_protocol
 from pro_app.sms import threads
-from pro_app.sms.models import InboundMessage, Message, MessageState, PhoneNumber
+from pro_app.sms.models import InboundMessage, Message, MessageState
+from pro_app.sms.operations import phone_statuses
 from pro_app.sms.routing import route_of_phone
 from pro_app.staff.auth import staff_required
 from pro_app.staff.models import WRITE_ROLES
 
 bp = Blueprint("messages", __name__, url_prefix="/staff")
 PAGE_SIZE = 200
-
-
-def phone_statuses(phones):
-    """Return {phone: PhoneNumber} for the numbers that have a status."""
-    if not phones:
-        return {}
-    rows = db.session.scalars(select(PhoneNumber).where(PhoneNumber.phone.in_(phones))).all()
-    return {row.phone: row for row in rows}
 
 
 @bp.get("/participants/<study_id>/messages")
@@ -52,7 +45,7 @@ def participant_messages(study_id):
     ).all()
     return render_template("sms/participant_messages.html", p=participant, upcoming=upcoming, log=log,
                            counts=counts, replies=replies,
-                           statuses=phone_statuses([c.phone for c in participant.contacts]))
+                           statuses=phone_statuses(db.session, [c.phone for c in participant.contacts]))
 
 
 @bp.get("/inbox")
